@@ -1,0 +1,136 @@
+// Package config owns hookgate's configuration: the TOML schema, its
+// defaults (embedded, so `hookgate serve` runs with no file), strict decoding
+// that names file and line for every unknown key or bad value, and the
+// "env:NAME" / "file:PATH" indirections for secrets.
+package config
+
+import "time"
+
+// Config is the whole configuration. Zero values are replaced by defaults
+// during Load.
+type Config struct {
+	Server  Server          `toml:"server"`
+	GitLab  []GitLab        `toml:"gitlab"`
+	Secret  []WebhookSecret `toml:"secret"`
+	Queue   Queue           `toml:"queue"`
+	Rules   Rules           `toml:"rules"`
+	Plugins Plugins         `toml:"plugins"`
+	Workers Workers         `toml:"workers"`
+	Log     Log             `toml:"log"`
+
+	// File is the path the configuration was read from ("" for the
+	// embedded defaults). Relative paths in the file are resolved against
+	// its folder.
+	File string `toml:"-"`
+}
+
+// Server configures the webhook receiver.
+type Server struct {
+	// Listen is the address of the HTTP receiver. Default "127.0.0.1:8080".
+	Listen string `toml:"listen"`
+	// MaxBodyBytes caps a delivery's body. Default 26214400 (GitLab's 25 MiB).
+	MaxBodyBytes Size `toml:"max_body_bytes"`
+	// ReadTimeout, WriteTimeout and IdleTimeout bound slow clients.
+	// Defaults 10s, 10s, 60s.
+	ReadTimeout  Duration `toml:"read_timeout"`
+	WriteTimeout Duration `toml:"write_timeout"`
+	IdleTimeout  Duration `toml:"idle_timeout"`
+	// ShutdownGrace is how long SIGTERM waits for running plugins. Default 30s.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// PublicURL is where GitLab reaches this gateway (used by enrolment).
+	PublicURL string `toml:"public_url"`
+}
+
+// GitLab is one GitLab instance served.
+type GitLab struct {
+	// URL is the instance base URL; the API is URL + "/api/v4".
+	URL string `toml:"url"`
+	// Token is the bot's API token (use "env:..." or "file:...").
+	Token Secret `toml:"token"`
+	// BotUsername: notes by this user never trigger rules.
+	BotUsername string `toml:"bot_username"`
+	// DryRun records API calls and sends nothing.
+	DryRun bool `toml:"dry_run"`
+	// Timeout bounds each API call. Default 10s.
+	Timeout Duration `toml:"timeout"`
+	// RatePerMinute limits API calls per minute to this instance. Default 600.
+	RatePerMinute int `toml:"rate_per_minute"`
+	// NotesPerMinute limits note creation per minute. Default 60 (GitLab.com's limit).
+	NotesPerMinute int `toml:"notes_per_minute"`
+}
+
+// WebhookSecret says who may deliver events for which projects.
+type WebhookSecret struct {
+	// Project is a path_with_namespace, a glob like "group/*", or "*".
+	Project string `toml:"project"`
+	// Token is compared with X-Gitlab-Token in constant time.
+	Token Secret `toml:"token"`
+	// SigningKey ("whsec_...") verifies GitLab's webhook-signature header.
+	SigningKey Secret `toml:"signing_key"`
+}
+
+// Queue selects and configures the queue backend.
+type Queue struct {
+	// Backend is "local" (embedded store, default) or "nats".
+	Backend string `toml:"backend"`
+	// Path is the local store's file. Default "data/hookgate.db".
+	Path string `toml:"path"`
+	// DedupeWindow is how long an idempotency key is remembered. Default 168h.
+	DedupeWindow Duration `toml:"dedupe_window"`
+	// MaxAttempts is how many runs a delivery gets (retries included)
+	// before it is dead-lettered. Default 5.
+	MaxAttempts int `toml:"max_attempts"`
+	// QuarantineAfter is how many runs that never finished (the process
+	// died) quarantine a delivery. Default 3.
+	QuarantineAfter int `toml:"quarantine_after"`
+	// RetryBase and RetryMax shape the exponential backoff. Defaults 2s, 5m.
+	RetryBase Duration `toml:"retry_base"`
+	RetryMax  Duration `toml:"retry_max"`
+	// RetainFor and RetainCount bound the delivery log of final deliveries.
+	// Defaults 720h and 100000.
+	RetainFor   Duration `toml:"retain_for"`
+	RetainCount int      `toml:"retain_count"`
+}
+
+// Rules says where rule files are.
+type Rules struct {
+	// Paths are globs of rule files. Default: the bundled example rules.
+	Paths []string `toml:"paths"`
+	// Watch reloads rules and plugins when files change. Default true.
+	Watch *bool `toml:"watch"`
+}
+
+// Plugins says where Lua plugins are and how they run.
+type Plugins struct {
+	// Dir holds NAME.lua files. Default: the bundled example plugins.
+	Dir string `toml:"dir"`
+	// Timeout bounds one plugin run. Default 5s.
+	Timeout Duration `toml:"timeout"`
+}
+
+// Workers sizes the processing pool.
+type Workers struct {
+	// Count is the number of concurrent workers. Default 4.
+	Count int `toml:"count"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `toml:"level"`
+	// Format is "text", "json" or "auto" (text on a terminal). Default auto.
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "5s", "1m30s" in TOML.
+type Duration time.Duration
+
+// Size is a byte count written as an integer or "25MiB", "512KB" in TOML.
+type Size int64
+
+// Secret is a secret value: a literal, "env:NAME" or "file:PATH", resolved
+// during Load. Its String method never shows the value.
+type Secret struct {
+	value string
+	from  string
+}

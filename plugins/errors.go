@@ -1,0 +1,66 @@
+package plugins
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// RetryError marks a plugin failure as transient: the run is retried with
+// backoff (no sooner than After, when set) instead of failing for good.
+// Scripts raise it with retry(reason[, seconds]); Go bindings return it for
+// GitLab 5xx, 429, timeouts and network errors.
+type RetryError struct {
+	Reason string
+	After  time.Duration
+}
+
+func (e *RetryError) Error() string {
+	if e.After > 0 {
+		return fmt.Sprintf("retry: %s (after %s)", e.Reason, e.After)
+	}
+	return "retry: " + e.Reason
+}
+
+// Retry returns a RetryError.
+func Retry(reason string, after time.Duration) error {
+	return &RetryError{Reason: reason, After: after}
+}
+
+// IsRetry reports whether err (or one it wraps) is a RetryError, and returns it.
+func IsRetry(err error) (*RetryError, bool) {
+	var r *RetryError
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// Raise raises err as a Lua error from inside a Go binding. The runtime
+// recovers the Go error from it after the run, so a RetryError raised here
+// makes the run retryable, and any other error fails it. Raise does not
+// return.
+func Raise(L *lua.LState, err error) {
+	ud := L.NewUserData()
+	ud.Value = err
+	ud.Metatable = errorMeta(L)
+	L.Error(ud, 1)
+}
+
+// errorMeta gives raised Go errors a __tostring so scripts that catch them
+// with pcall see the message.
+func errorMeta(L *lua.LState) *lua.LTable {
+	const name = "hookgate.error"
+	mt := L.NewTypeMetatable(name)
+	if mt.RawGetString("__tostring") == lua.LNil {
+		mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+			if err, ok := L.CheckUserData(1).Value.(error); ok {
+				L.Push(lua.LString(err.Error()))
+				return 1
+			}
+			L.Push(lua.LString("error"))
+			return 1
+		}))
+	}
+	return mt
+}
