@@ -42,10 +42,44 @@ func IsRetry(err error) (*RetryError, bool) {
 // return.
 func Raise(L *lua.LState, err error) {
 	ud := L.NewUserData()
-	ud.Value = err
+	ud.Value = &raised{err: err, where: scriptWhere(L)}
 	ud.Metatable = errorMeta(L)
 	L.Error(ud, 1)
 }
+
+// scriptWhere is the position ("build.lua:12:") of the innermost Lua
+// function on the call stack, skipping Go functions such as pcall.
+func scriptWhere(L *lua.LState) string {
+	for level := 1; level < 16; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil {
+			break
+		}
+		if dbg.What != "G" && dbg.CurrentLine > 0 {
+			return fmt.Sprintf("%s:%d:", dbg.Source, dbg.CurrentLine)
+		}
+	}
+	return ""
+}
+
+// raised is an error raised by Raise, with the script position it was
+// raised at ("build.lua:12:").
+type raised struct {
+	err   error
+	where string
+}
+
+func (r *raised) Error() string {
+	if r.where == "" {
+		return r.err.Error()
+	}
+	return r.where + " " + r.err.Error()
+}
+
+func (r *raised) Unwrap() error { return r.err }
 
 // errorMeta gives raised Go errors a __tostring so scripts that catch them
 // with pcall see the message.
@@ -53,6 +87,7 @@ func errorMeta(L *lua.LState) *lua.LTable {
 	const name = "hookgate.error"
 	mt := L.NewTypeMetatable(name)
 	if mt.RawGetString("__tostring") == lua.LNil {
+		mt.RawSetString("__metatable", lua.LFalse) // scripts cannot change it
 		mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 			if err, ok := L.CheckUserData(1).Value.(error); ok {
 				L.Push(lua.LString(err.Error()))

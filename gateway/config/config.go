@@ -73,7 +73,8 @@ type WebhookSecret struct {
 type Queue struct {
 	// Backend is "local" (embedded store, default) or "nats".
 	Backend string `toml:"backend"`
-	// Path is the local store's file. Default "data/hookgate.db".
+	// Path is the local store's file. Default "data/hookgate.db"; relative
+	// paths (the default too) are resolved against the config file's folder.
 	Path string `toml:"path"`
 	// DedupeWindow is how long an idempotency key is remembered. Default 168h.
 	DedupeWindow Duration `toml:"dedupe_window"`
@@ -94,7 +95,9 @@ type Queue struct {
 
 // Rules says where rule files are.
 type Rules struct {
-	// Paths are globs of rule files. Default: the bundled example rules.
+	// Paths are globs of rule files, relative to the config file's folder.
+	// Load leaves it empty when not set; the caller then uses the bundled
+	// example rules.
 	Paths []string `toml:"paths"`
 	// Watch reloads rules and plugins when files change. Default true.
 	Watch *bool `toml:"watch"`
@@ -102,7 +105,9 @@ type Rules struct {
 
 // Plugins says where Lua plugins are and how they run.
 type Plugins struct {
-	// Dir holds NAME.lua files. Default: the bundled example plugins.
+	// Dir holds NAME.lua files, relative to the config file's folder.
+	// Load leaves it empty when not set; the caller then uses the bundled
+	// example plugins.
 	Dir string `toml:"dir"`
 	// Timeout bounds one plugin run. Default 5s.
 	Timeout Duration `toml:"timeout"`
@@ -131,6 +136,5 @@ type Size int64
 // Secret is a secret value: a literal, "env:NAME" or "file:PATH", resolved
 // during Load. Its String method never shows the value.
 type Secret struct {
-	value string
-	from  string
+	s *secretValue
 }

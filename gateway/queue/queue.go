@@ -125,6 +125,15 @@ var ErrNotFound = errors.New("queue: delivery not found")
 // ErrClosed is returned by calls on a closed queue.
 var ErrClosed = errors.New("queue: closed")
 
+// ErrNotRunning is returned (wrapped) by Finish for a delivery that is not
+// currently claimed: it is queued, already final, or was put back in the
+// queue when the process restarted.
+var ErrNotRunning = errors.New("queue: delivery is not running")
+
+// ErrNotFinal is returned (wrapped) by Requeue for a delivery that is still
+// queued or running: only final deliveries can be replayed.
+var ErrNotFinal = errors.New("queue: delivery is not final")
+
 // Backend is the full set of operations a queue backend provides.
 //
 // Enqueue returns only after the delivery is durable (fsynced, or acked by

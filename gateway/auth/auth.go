@@ -1,0 +1,269 @@
+// Package auth verifies who delivered a webhook: the X-Gitlab-Token secret
+// and GitLab's webhook signing (Standard Webhooks: webhook-id,
+// webhook-timestamp, webhook-signature), per project, from the [[secret]]
+// blocks of the configuration.
+//
+// Which secrets apply to a project: those whose project is the exact
+// path_with_namespace; if there are none, those whose glob matches
+// ("group/*" matches one level below group, "group/**" any depth below
+// it); if none, the "*" secrets. Only the most specific tier that has a
+// match applies: a project with its own secret is not also open to the
+// group's or the catch-all's. Paths are compared case-insensitively, as
+// GitLab's are. Several secrets may apply at once (rotation): any one of
+// them accepts the delivery.
+//
+// A secret with a token requires X-Gitlab-Token to equal it; a secret with
+// a signing key requires a valid, fresh signature; a secret with both
+// requires both.
+//
+// Errors name what failed, never a secret or a received credential.
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/config"
+)
+
+// Verification failures. Verify wraps them with detail; test with errors.Is.
+var (
+	// ErrNoSecret: no configured secret applies to the project.
+	ErrNoSecret = errors.New("no webhook secret configured for this project")
+	// ErrBadToken: X-Gitlab-Token is missing or wrong.
+	ErrBadToken = errors.New("missing or wrong X-Gitlab-Token")
+	// ErrMissingSignature: a signing key applies but a webhook-id,
+	// webhook-timestamp or webhook-signature header is absent.
+	ErrMissingSignature = errors.New("missing webhook signature header")
+	// ErrBadSignature: the signature headers are malformed or no signature
+	// matches.
+	ErrBadSignature = errors.New("bad webhook signature")
+	// ErrStaleTimestamp: webhook-timestamp is further than MaxSkew from now.
+	ErrStaleTimestamp = errors.New("webhook-timestamp too far from now")
+)
+
+// MaxSkew is how far webhook-timestamp may be from the receiver's clock,
+// either way, before a signed delivery is refused as a replay.
+const MaxSkew = 5 * time.Minute
+
+// Headers are the request headers Verify reads, copied by the receiver.
+type Headers struct {
+	Token            string // X-Gitlab-Token
+	WebhookID        string // webhook-id
+	WebhookTimestamp string // webhook-timestamp, unix seconds
+	WebhookSignature string // webhook-signature, "v1,<base64>" entries separated by spaces
+}
+
+// entry is one [[secret]], parsed once.
+type entry struct {
+	hasToken bool
+	tokenSum [sha256.Size]byte // SHA-256 of the token: equal-length constant-time compare
+	key      []byte            // HMAC key from "whsec_..."; nil when none
+}
+
+// glob is a [[secret]] whose project is a pattern.
+type glob struct {
+	pattern string // lower case; without the "/**" suffix when deep
+	depth   int    // segments in pattern
+	deep    bool   // "/**": matches any project below pattern
+	e       entry
+}
+
+// Verifier checks deliveries against the configured secrets. It is
+// immutable and safe for concurrent use.
+type Verifier struct {
+	exact map[string][]entry // lower-case path_with_namespace
+	globs []glob
+	star  []entry
+}
+
+// New parses secrets once (token digests, decoded signing keys). It fails,
+// naming the block by position and project, on a block with an invalid
+// project pattern, without a token or signing key, or with a malformed
+// signing key. No secrets gives a Verifier that refuses every delivery
+// with ErrNoSecret.
+func New(secrets []config.WebhookSecret) (*Verifier, error) {
+	v := &Verifier{exact: map[string][]entry{}}
+	var errs []error
+	for i, s := range secrets {
+		where := fmt.Sprintf("secret %d (project %q)", i+1, s.Project)
+		if err := config.CheckProjectPattern(s.Project); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
+		if !s.Token.IsSet() && !s.SigningKey.IsSet() {
+			errs = append(errs, fmt.Errorf("%s: needs a token or a signing key", where))
+			continue
+		}
+		var e entry
+		if s.Token.IsSet() {
+			e.hasToken = true
+			e.tokenSum = sha256.Sum256([]byte(s.Token.Value()))
+		}
+		if s.SigningKey.IsSet() {
+			key, err := config.DecodeSigningKey(s.SigningKey.Value())
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+				continue
+			}
+			e.key = key
+		}
+		v.add(s.Project, e)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("webhook secrets: %w", err)
+	}
+	return v, nil
+}
+
+func (v *Verifier) add(project string, e entry) {
+	p := strings.ToLower(project)
+	switch {
+	case p == "*":
+		v.star = append(v.star, e)
+	case !strings.ContainsAny(p, `*?[\`):
+		v.exact[p] = append(v.exact[p], e)
+	default:
+		g := glob{pattern: p, e: e}
+		if base, ok := strings.CutSuffix(p, "/**"); ok {
+			g.pattern, g.deep = base, true
+		}
+		g.depth = strings.Count(g.pattern, "/") + 1
+		v.globs = append(v.globs, g)
+	}
+}
+
+// Verify checks one delivery for projectPath (path_with_namespace; "" for
+// deliveries without a project, such as system hooks, to which only "*"
+// secrets apply). rawBody must be the bytes as received, before any
+// decompression. now is the receiver's clock, for the timestamp check.
+//
+// It returns nil when one applicable secret accepts the delivery, else an
+// error wrapping ErrNoSecret, ErrBadToken, ErrMissingSignature,
+// ErrBadSignature or ErrStaleTimestamp. When several secrets apply and all
+// refuse, the error is the one that got furthest (a stale timestamp over a
+// bad signature over a missing one over a bad token).
+func (v *Verifier) Verify(projectPath string, h Headers, rawBody []byte, now time.Time) error {
+	r := request{h: h, body: rawBody, now: now}
+	p := strings.ToLower(projectPath)
+	if es, ok := v.exact[p]; ok {
+		return r.any(es)
+	}
+	matched := false
+	var best error
+	for i := range v.globs {
+		g := &v.globs[i]
+		if !g.match(p) {
+			continue
+		}
+		matched = true
+		err := r.check(&g.e)
+		if err == nil {
+			return nil
+		}
+		best = worse(best, err)
+	}
+	if matched {
+		return best
+	}
+	if len(v.star) > 0 {
+		return r.any(v.star)
+	}
+	return ErrNoSecret
+}
+
+// match reports whether the lower-case project path p is covered by g.
+func (g *glob) match(p string) bool {
+	if !g.deep {
+		ok, _ := path.Match(g.pattern, p)
+		return ok
+	}
+	// The first depth segments must match the pattern, and more must follow.
+	cut := 0
+	for n := 0; n < g.depth; n++ {
+		i := strings.IndexByte(p[cut:], '/')
+		if i < 0 {
+			return false
+		}
+		cut += i + 1
+	}
+	ok, _ := path.Match(g.pattern, p[:cut-1])
+	return ok && cut < len(p)
+}
+
+// any accepts when one of es accepts.
+func (r *request) any(es []entry) error {
+	var best error
+	for i := range es {
+		err := r.check(&es[i])
+		if err == nil {
+			return nil
+		}
+		best = worse(best, err)
+	}
+	return best
+}
+
+// rank orders failures by how far verification got.
+func rank(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrStaleTimestamp):
+		return 4
+	case errors.Is(err, ErrBadSignature):
+		return 3
+	case errors.Is(err, ErrMissingSignature):
+		return 2
+	}
+	return 1
+}
+
+func worse(a, b error) error {
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// request holds one delivery's credentials, each parsed at most once
+// however many secrets apply.
+type request struct {
+	h    Headers
+	body []byte
+	now  time.Time
+
+	tokenDone bool
+	tokenSum  [sha256.Size]byte
+
+	sig *signed // parsed signature headers; nil until needed
+}
+
+func (r *request) check(e *entry) error {
+	if e.hasToken && !r.tokenMatches(e) {
+		return ErrBadToken
+	}
+	if e.key != nil {
+		if r.sig == nil {
+			r.sig = parseSigned(r.h, r.now)
+		}
+		return r.sig.verify(e.key, r.body)
+	}
+	return nil
+}
+
+func (r *request) tokenMatches(e *entry) bool {
+	if r.h.Token == "" {
+		return false
+	}
+	if !r.tokenDone {
+		r.tokenSum = sha256.Sum256([]byte(r.h.Token))
+		r.tokenDone = true
+	}
+	return subtle.ConstantTimeCompare(r.tokenSum[:], e.tokenSum[:]) == 1
+}

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/hookgate/hookgate/gateway/auth"
+	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/gateway/queue/local"
+	"github.com/hookgate/hookgate/plugins/gitlab"
+	"github.com/hookgate/hookgate/rules"
+)
+
+// Gateway is a running hookgate: receiver, queue, workers and reloads.
+type Gateway struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  *local.Store
+	gitlab *gitlab.Clients
+	bundle atomic.Pointer[Bundle]
+	app    *fiber.App
+
+	reloadMu   sync.Mutex
+	lastErrors atomic.Pointer[error]
+}
+
+// New opens the queue, loads rules and plugins and builds the receiver. The
+// first rule load must succeed; later reloads keep the last good set.
+func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	secrets, err := webhookSecrets(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := auth.New(secrets)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
+	store, err := local.Open(cfg.Queue.Path, local.Options{
+		DedupeWindow:    time.Duration(cfg.Queue.DedupeWindow),
+		QuarantineAfter: cfg.Queue.QuarantineAfter,
+		RetainFor:       time.Duration(cfg.Queue.RetainFor),
+		RetainCount:     cfg.Queue.RetainCount,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
+	gl, err := gitlab.New(Instances(cfg), log)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("gitlab: %w", err)
+	}
+	g := &Gateway{cfg: cfg, log: log, store: store, gitlab: gl}
+	b, err := LoadBundle(cfg, store, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	g.bundle.Store(b)
+	g.app = NewReceiver(ReceiverOptions{
+		Queue:        store,
+		Verifier:     verifier,
+		Wants:        func(kind string) bool { return g.bundle.Load().Rules.Wants(kind) },
+		MaxBodyBytes: int(cfg.Server.MaxBodyBytes),
+		ReadTimeout:  time.Duration(cfg.Server.ReadTimeout),
+		WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
+		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
+		Logger:       log,
+	})
+	return g, nil
+}
+
+// App is the receiver, for tests and for mounting more routes.
+func (g *Gateway) App() *fiber.App { return g.app }
+
+// Reload loads rules and plugins anew and swaps them in if the whole set
+// compiles; otherwise the current set keeps serving and the error is
+// returned (and kept for LastReloadError).
+func (g *Gateway) Reload() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	b, err := LoadBundle(g.cfg, g.store, g.log)
+	if err != nil {
+		g.lastErrors.Store(&err)
+		g.log.Error("reload failed; keeping the last good rules", "err", err)
+		return err
+	}
+	g.bundle.Store(b)
+	g.lastErrors.Store(nil)
+	g.log.Info("rules reloaded", "rules", len(b.Rules.Rules()), "plugins", len(b.Plugins.Names()))
+	return nil
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP
+// and on file changes. On stop it refuses new deliveries, lets running
+// plugins finish within the grace period and leaves the rest queued.
+func (g *Gateway) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	ln, err := net.Listen("tcp", g.cfg.Server.Listen)
+	if err != nil {
+		g.store.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	g.log.Info("hookgate listening", "addr", ln.Addr().String(), "queue", g.cfg.Queue.Path)
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() { serveErr <- g.app.Listener(ln) })
+
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	workers := &Workers{
+		Queue: g.store,
+		Processor: &Pipeline{
+			Bundle: g.bundle.Load,
+			GitLab: g.gitlab,
+			Retry: RetryPolicy{
+				MaxAttempts: g.cfg.Queue.MaxAttempts,
+				Base:        time.Duration(g.cfg.Queue.RetryBase),
+				Max:         time.Duration(g.cfg.Queue.RetryMax),
+			},
+			Logger: g.log,
+		},
+		Count:  g.cfg.Workers.Count,
+		Grace:  time.Duration(g.cfg.Server.ShutdownGrace),
+		Logger: g.log,
+	}
+	workErr := make(chan error, 1)
+	wg.Go(func() { workErr <- workers.Run(workCtx) })
+
+	wg.Go(func() { g.watch(ctx) })
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		g.log.Info("stopping: refusing new deliveries, finishing running work")
+	case runErr = <-serveErr:
+		runErr = fmt.Errorf("serve: %w", runErr)
+	case runErr = <-workErr:
+		runErr = fmt.Errorf("workers: %w", runErr)
+	}
+	stop()
+	stopWork()
+	// The receiver stops first so nothing is acknowledged that the queue
+	// cannot take; ReadTimeout makes fiber close idle keep-alive conns.
+	shutCtx, cancel := context.WithTimeout(context.Background(), time.Duration(g.cfg.Server.ShutdownGrace))
+	defer cancel()
+	if err := g.app.ShutdownWithContext(shutCtx); err != nil {
+		g.log.Warn("receiver shutdown", "err", err)
+	}
+	wg.Wait()
+	if err := g.store.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close queue: %w", err)
+	}
+	g.log.Info("stopped")
+	return runErr
+}
+
+// watch reloads on SIGHUP and on changes to rule files and plugins.
+func (g *Gateway) watch(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	changed := make(chan struct{}, 1)
+	if g.cfg.Rules.Watch == nil || *g.cfg.Rules.Watch {
+		go func() {
+			err := rules.Watch(ctx, RulePaths(g.cfg), []string{PluginDir(g.cfg)}, 200*time.Millisecond, func() {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			})
+			if err != nil && !errors.Is(err, context.Canceled) {
+				g.log.Warn("file watching off; reload with SIGHUP", "err", err)
+			}
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			g.log.Info("SIGHUP: reloading")
+		case <-changed:
+			g.log.Info("rule or plugin files changed: reloading")
+		}
+		_ = g.Reload()
+	}
+}
+
+// webhookSecrets returns the configured secrets or, when none are
+// configured, a generated one stored beside the queue (never an open door).
+func webhookSecrets(cfg *config.Config, log *slog.Logger) ([]config.WebhookSecret, error) {
+	if len(cfg.Secret) > 0 {
+		return cfg.Secret, nil
+	}
+	path := filepath.Join(filepath.Dir(cfg.Queue.Path), "webhook-secret")
+	token, created, err := generatedSecret(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		// Printed once, on the terminal only, never to the log.
+		fmt.Fprintf(os.Stderr, "\nNo [[secret]] configured: generated a webhook secret and stored it in %s.\n"+
+			"Set it as the webhook's Secret token in GitLab:\n\n    %s\n\n", path, token)
+	} else {
+		log.Info("using the generated webhook secret", "file", path)
+	}
+	return []config.WebhookSecret{{Project: "*", Token: config.NewSecret(token)}}, nil
+}

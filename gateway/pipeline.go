@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/plugins"
+	"github.com/hookgate/hookgate/plugins/gitlab"
+	"github.com/hookgate/hookgate/rules"
+)
+
+// Outcome statuses stored per rule.
+const (
+	OutcomeOK      = "ok"
+	OutcomeError   = "error"
+	OutcomeRetry   = "retry"
+	OutcomeSkipped = "skipped"
+	OutcomeDead    = "dead"
+)
+
+// RetryPolicy shapes retries of transient plugin failures.
+type RetryPolicy struct {
+	// MaxAttempts is how many runs a delivery gets before a rule that keeps
+	// failing transiently is dead-lettered.
+	MaxAttempts int
+	// Base and Max bound the exponential backoff: Base·2^(n-1), capped at
+	// Max, with jitter.
+	Base, Max time.Duration
+}
+
+// Backoff returns the delay before run attempt+1, at least min.
+func (p RetryPolicy) Backoff(attempt int, min time.Duration) time.Duration {
+	d := p.Base
+	for i := 1; i < attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	if d > p.Max {
+		d = p.Max
+	}
+	// Equal jitter: half fixed, half random, so retries of many events
+	// spread out but never come sooner than half the backoff.
+	if d > 1 {
+		d = d/2 + rand.N(d/2)
+	}
+	if d < min {
+		d = min
+	}
+	return d
+}
+
+// Bundle is one consistent set of rules and the plugins they run. It is
+// built whole and swapped in atomically on reload.
+type Bundle struct {
+	Rules   *rules.Set
+	Plugins *plugins.Set
+}
+
+// Pipeline is the Processor that evaluates rules and runs plugins.
+type Pipeline struct {
+	// Bundle returns the rule set in force; events use the set current
+	// when they are processed.
+	Bundle func() *Bundle
+	GitLab *gitlab.Clients
+	Retry  RetryPolicy
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+var _ Processor = (*Pipeline)(nil)
+
+// Process evaluates every rule against the delivery's envelope and runs the
+// matching plugins. Rules that already succeeded for this delivery (on an
+// earlier attempt) are not run again.
+func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report {
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	b := p.Bundle()
+	env := &d.Envelope
+	log := p.Logger.With("delivery", d.ID)
+
+	prev := make(map[string]queue.Outcome, len(d.Outcomes))
+	for _, o := range d.Outcomes {
+		prev[o.Rule] = o
+	}
+	res := b.Rules.Match(ctx, env, rules.Deps{Access: p.GitLab, BotUsername: p.GitLab.BotUsername})
+
+	var out []queue.Outcome
+	for _, s := range res.Skipped {
+		out = append(out, queue.Outcome{Rule: s.Rule, Status: OutcomeSkipped, Error: s.Reason, Started: now()})
+	}
+	for _, e := range res.Errors {
+		out = append(out, queue.Outcome{Rule: e.Rule, Status: OutcomeError, Error: e.Err.Error(), Started: now()})
+	}
+	var retryAfter time.Duration
+	retrying, failed := false, len(res.Errors) > 0
+	for _, m := range res.Matches {
+		name := m.Rule.Name
+		if o, ok := prev[name]; ok && (o.Status == OutcomeOK || o.Status == OutcomeError) {
+			out = append(out, o) // final already; keep it
+			failed = failed || o.Status == OutcomeError
+			continue
+		}
+		o, after := p.runRule(ctx, b, d, m, log)
+		o.Attempts = prev[name].Attempts + 1
+		switch o.Status {
+		case OutcomeRetry:
+			if d.Attempts >= p.Retry.MaxAttempts {
+				o.Status = OutcomeDead
+				o.Error = fmt.Sprintf("gave up after %d attempts: %s", d.Attempts, o.Error)
+				failed = true
+			} else {
+				retrying = true
+			}
+		case OutcomeError:
+			failed = true
+		}
+		if o.Status == OutcomeRetry && after > retryAfter {
+			retryAfter = after // the largest Retry-After asked for wins
+		}
+		out = append(out, o)
+	}
+
+	r := queue.Report{Outcomes: out}
+	switch {
+	case retrying:
+		r.Status = queue.StatusQueued
+		r.RetryAt = now().Add(p.Retry.Backoff(d.Attempts, retryAfter))
+		r.Error = "retrying transient failure"
+	case hasStatus(out, OutcomeDead):
+		r.Status = queue.StatusDead
+		r.Error = "retries exhausted"
+	case failed:
+		r.Status = queue.StatusFailed
+		r.Error = "a rule failed"
+	default:
+		r.Status = queue.StatusDone
+	}
+	return r
+}
+
+// runRule runs one matched rule's plugin. For a transient failure it also
+// returns the delay the failure asked for (Retry-After), if any.
+func (p *Pipeline) runRule(ctx context.Context, b *Bundle, d *queue.Delivery, m rules.Match, log *slog.Logger) (queue.Outcome, time.Duration) {
+	env := &d.Envelope
+	o := queue.Outcome{Rule: m.Rule.Name, Plugin: m.Rule.Plugin, Started: time.Now().UTC()}
+	scope := p.GitLab.For(env).Scope(env, d.Headers["X-Gitlab-Event-UUID"])
+	res := b.Plugins.Run(gitlab.WithScope(ctx, scope), m.Rule.Plugin, env, m.Params)
+	o.Duration = res.Duration
+	o.Logs = res.Logs
+	o.Calls = scope.Calls()
+	o.Result = res.Value
+	switch res.Status {
+	case "ok":
+		o.Status = OutcomeOK
+	case "retry":
+		o.Status = OutcomeRetry
+		o.Error = errString(res.Err)
+		if res.RetryAfter > 0 {
+			o.Error = fmt.Sprintf("%s (retry after %s)", o.Error, res.RetryAfter)
+		}
+	default:
+		o.Status = OutcomeError
+		o.Error = errString(res.Err)
+	}
+	log.Info("rule ran", "rule", o.Rule, "plugin", o.Plugin, "status", o.Status, "took", o.Duration.Round(time.Microsecond), "error", o.Error)
+	return o, res.RetryAfter
+}
+
+func hasStatus(out []queue.Outcome, status string) bool {
+	for _, o := range out {
+		if o.Status == status {
+			return true
+		}
+	}
+	return false
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,163 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// benchPayload is a note payload of about 4 KB, the size of a typical
+// GitLab note hook.
+var benchPayload = json.RawMessage(fmt.Sprintf(
+	`{"object_kind":"note","event_type":"note","user":{"id":1,"username":"alice"},`+
+		`"project":{"id":7,"path_with_namespace":"group/project"},`+
+		`"object_attributes":{"id":99,"note":"/packit build","noteable_type":"MergeRequest","description":%q},`+
+		`"merge_request":{"iid":3,"title":"Fix","source_branch":"fix","target_branch":"main"}}`,
+	strings.Repeat("lorem ipsum ", 320)))
+
+func benchDelivery() *queue.Delivery {
+	return &queue.Delivery{
+		Headers: map[string]string{"X-Gitlab-Event": "Note Hook", "Idempotency-Key": "x"},
+		Envelope: envelope.Envelope{
+			Kind: "note", Event: "Note Hook", Note: "/packit build", NoteableType: "MergeRequest",
+			Project: envelope.Project{ID: 7, Path: "group/project"},
+			Payload: benchPayload,
+		},
+	}
+}
+
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "q.db"), Options{
+		SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// report adds throughput and the mean group-commit batch size.
+func report(b *testing.B, s *Store, ops int) {
+	b.ReportMetric(float64(ops)/b.Elapsed().Seconds(), "ops/s")
+	if st := s.Stats(); st.Commits > 0 {
+		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
+	}
+}
+
+// BenchmarkEnqueue: many receivers enqueueing at once (32 goroutines per
+// CPU), each call waiting for its fsynced commit.
+func BenchmarkEnqueue(b *testing.B) {
+	s := benchStore(b)
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d := benchDelivery()
+			d.Key = "" // no dedupe: every call stores
+			if _, err := s.Enqueue(context.Background(), d); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	report(b, s, b.N)
+}
+
+// BenchmarkEnqueueSerial: one enqueue at a time, one fsync each.
+func BenchmarkEnqueueSerial(b *testing.B) {
+	s := benchStore(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Enqueue(context.Background(), benchDelivery()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, s, b.N)
+}
+
+// preload enqueues n deliveries concurrently (group-committed).
+func preload(b *testing.B, s *Store, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	const workers = 64
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if _, err := s.Enqueue(context.Background(), benchDelivery()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkClaimFinish: one worker claiming and finishing (two fsynced
+// commits per delivery).
+func BenchmarkClaimFinish(b *testing.B) {
+	s := benchStore(b)
+	preload(b, s, b.N)
+	outcomes := []queue.Outcome{{Rule: "r", Plugin: "p", Status: "ok", Result: json.RawMessage(`{"ok":true}`)}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		d, err := s.Claim(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Finish(context.Background(), d.ID, queue.Report{Status: queue.StatusDone, Outcomes: outcomes}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	report(b, s, b.N)
+}
+
+// BenchmarkClaimFinishParallel: 16 workers sharing commits.
+func BenchmarkClaimFinishParallel(b *testing.B) {
+	s := benchStore(b)
+	preload(b, s, b.N)
+	var mu sync.Mutex
+	left := b.N
+	take := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		left--
+		return left >= 0
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for take() {
+				d, err := s.Claim(context.Background())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := s.Finish(context.Background(), d.ID, queue.Report{Status: queue.StatusDone}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	report(b, s, b.N)
+}

@@ -1,0 +1,92 @@
+package local
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// Buckets of the store file. Every index holds keys only (empty values);
+// the records themselves live in bucketDeliveries and bucketEnvelopes.
+var (
+	// id -> record (the delivery without its envelope)
+	bucketDeliveries = []byte("deliveries")
+	// id -> envelope; written once at enqueue, read by Claim and Get
+	bucketEnvelopes = []byte("envelopes")
+	// readyAt(8) + id, for queued deliveries only: Claim takes the first
+	bucketReady = []byte("ready")
+	// status + 0x00 + id, for every delivery: List by status
+	bucketStatus = []byte("status")
+	// updatedAt(8) + id, for final deliveries only: retention
+	bucketFinal = []byte("final")
+	// idempotency key -> seenAt(8) + id
+	bucketDedupe = []byte("dedupe")
+	// seenAt(8) + idempotency key: pruning expired keys
+	bucketDedupeAt = []byte("dedupe_at")
+	// namespace -> nested bucket of the plugin key-value store
+	bucketKV = []byte("kv")
+	// store metadata: format version, last ping
+	bucketMeta = []byte("meta")
+)
+
+var allBuckets = [][]byte{
+	bucketDeliveries, bucketEnvelopes, bucketReady, bucketStatus,
+	bucketFinal, bucketDedupe, bucketDedupeAt, bucketKV, bucketMeta,
+}
+
+// formatVersion is stored under meta/version; Open refuses other versions.
+const formatVersion = "1"
+
+// nanos is t as unsigned big-endian-sortable unix nanoseconds; the zero
+// time and times before 1970 sort first as 0.
+func nanos(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+// timeKey is the 8-byte big-endian time followed by suffix.
+func timeKey(t time.Time, suffix string) []byte {
+	k := make([]byte, 8+len(suffix))
+	binary.BigEndian.PutUint64(k, nanos(t))
+	copy(k[8:], suffix)
+	return k
+}
+
+// splitTimeKey undoes timeKey.
+func splitTimeKey(k []byte) (uint64, string) {
+	if len(k) < 8 {
+		return 0, ""
+	}
+	return binary.BigEndian.Uint64(k), string(k[8:])
+}
+
+// readyKey orders a queued delivery in the ready index: by the time it
+// becomes ready (NotBefore, or when it was queued), then by id.
+func readyKey(r *record) []byte {
+	at := r.NotBefore
+	if at.IsZero() {
+		at = r.UpdatedAt
+	}
+	return timeKey(at, r.ID)
+}
+
+// finalKey orders a final delivery in the retention index.
+func finalKey(r *record) []byte { return timeKey(r.UpdatedAt, r.ID) }
+
+// statusPrefix starts every status index key of status s.
+func statusPrefix(s queue.Status) []byte { return append([]byte(s), 0) }
+
+// statusKey is the status index key of a delivery.
+func statusKey(s queue.Status, id string) []byte {
+	return append(statusPrefix(s), id...)
+}
+
+// dedupeValue is what the dedupe bucket holds for a key.
+func dedupeValue(at time.Time, id string) []byte { return timeKey(at, id) }

@@ -1,0 +1,178 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// sweepChunk bounds the deletions of one sweep transaction, so the writer
+// never holds up enqueues for long.
+const sweepChunk = 1000
+
+// Swept counts what one Sweep deleted.
+type Swept struct {
+	Deliveries int // final deliveries past retention
+	Keys       int // idempotency keys past the dedupe window
+}
+
+// Sweep deletes idempotency keys older than the dedupe window and final
+// deliveries past retention: those whose last change is older than
+// RetainFor, and the oldest beyond the RetainCount most recently changed.
+// Queued and running deliveries are never deleted. It works in bounded
+// transactions through the writer until nothing is left to delete. The
+// janitor calls it every SweepInterval.
+func (s *Store) Sweep(ctx context.Context) (Swept, error) {
+	var total Swept
+	for {
+		o := &sweepOp{limit: s.sweepChunk}
+		if err := s.do(ctx, o); err != nil {
+			return total, fmt.Errorf("local: sweep: %w", err)
+		}
+		total.Deliveries += o.swept.Deliveries
+		total.Keys += o.swept.Keys
+		if !o.more {
+			return total, nil
+		}
+	}
+}
+
+// runJanitor sweeps every interval until Close.
+func (s *Store) runJanitor(interval time.Duration) {
+	defer s.janitor.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		// Once closed, Sweep's next submission fails with ErrClosed; the
+		// one in flight is still answered by the draining writer.
+		swept, err := s.Sweep(context.Background())
+		switch {
+		case errors.Is(err, queue.ErrClosed):
+			return
+		case err != nil:
+			s.log.Error("janitor sweep failed", "err", err)
+		case swept.Deliveries > 0 || swept.Keys > 0:
+			s.log.Info("janitor swept", "deliveries", swept.Deliveries, "idempotency_keys", swept.Keys)
+		}
+	}
+}
+
+// sweepOp deletes at most limit keys and limit deliveries; more is set when
+// it stopped at the limit.
+type sweepOp struct {
+	done
+	limit int
+	swept Swept
+	more  bool
+}
+
+func (o *sweepOp) apply(w *wtx) error {
+	o.swept, o.more = Swept{}, false
+	if err := o.pruneKeys(w); err != nil {
+		return err
+	}
+	return o.retain(w)
+}
+
+// pruneKeys drops idempotency keys older than the dedupe window.
+func (o *sweepOp) pruneKeys(w *wtx) error {
+	window := w.s.opts.DedupeWindow
+	if window <= 0 {
+		return nil
+	}
+	cutoff := nanos(w.now.Add(-window))
+	var stale [][]byte
+	c := w.bucket(bucketDedupeAt).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if at, _ := splitTimeKey(k); at >= cutoff {
+			break
+		}
+		if len(stale) == o.limit {
+			o.more = true
+			break
+		}
+		stale = append(stale, bytes.Clone(k))
+	}
+	dedupe := w.bucket(bucketDedupe)
+	for _, k := range stale {
+		// The key may have been stored again since (after expiring):
+		// only drop it when its entry is the one expiring here.
+		if v := dedupe.Get(k[8:]); v != nil && bytes.Equal(v[:8], k[:8]) {
+			if err := dedupe.Delete(k[8:]); err != nil {
+				return fmt.Errorf("prune key: %w", err)
+			}
+		}
+		if err := w.bucket(bucketDedupeAt).Delete(k); err != nil {
+			return fmt.Errorf("prune key: %w", err)
+		}
+		o.swept.Keys++
+	}
+	return nil
+}
+
+// retain deletes final deliveries past RetainFor or beyond RetainCount,
+// oldest change first.
+func (o *sweepOp) retain(w *wtx) error {
+	opts := w.s.opts
+	if opts.RetainFor < 0 && opts.RetainCount < 0 {
+		return nil
+	}
+	final := w.bucket(bucketFinal)
+	excess := 0
+	if opts.RetainCount >= 0 {
+		n := 0
+		c := final.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		excess = n - opts.RetainCount
+	}
+	cutoff := uint64(0)
+	if opts.RetainFor >= 0 {
+		cutoff = nanos(w.now.Add(-opts.RetainFor))
+	}
+	var victims [][]byte
+	c := final.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if at, _ := splitTimeKey(k); len(victims) >= excess && at >= cutoff {
+			break
+		}
+		if len(victims) == o.limit {
+			o.more = true
+			break
+		}
+		victims = append(victims, bytes.Clone(k))
+	}
+	for _, k := range victims {
+		if err := final.Delete(k); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		_, id := splitTimeKey(k)
+		r, err := w.record(id)
+		if err != nil {
+			return err
+		}
+		if r == nil || !r.Status.Final() {
+			continue // stale index entry; never delete live work
+		}
+		if err := w.unindex(r); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketDeliveries, bucketEnvelopes} {
+			if err := w.bucket(b).Delete([]byte(id)); err != nil {
+				return fmt.Errorf("retention: delete %s: %w", id, err)
+			}
+		}
+		o.swept.Deliveries++
+	}
+	return nil
+}

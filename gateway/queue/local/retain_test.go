@@ -1,0 +1,129 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/queuetest"
+)
+
+func TestRetention(t *testing.T) {
+	clock := queuetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{
+		Now: clock.Now, RetainFor: time.Hour, RetainCount: 3, DedupeWindow: 30 * time.Minute,
+	})
+	s.sweepChunk = 2 // several transactions per sweep
+
+	delayed := delivery("note") // queued, waiting far in the future
+	delayed.Key = "delayed"
+	delayed.NotBefore = clock.Now().Add(100 * time.Hour)
+	queuedID := mustEnqueue(t, s, delayed)
+	runningID := mustEnqueue(t, s, delivery("note"))
+	mustClaim(t, s)
+	var finals []string
+	for i := range 5 {
+		d := delivery("push")
+		d.Key = fmt.Sprint("k", i)
+		id := mustEnqueue(t, s, d)
+		mustClaim(t, s)
+		clock.Advance(time.Minute)
+		status := []queue.Status{queue.StatusDone, queue.StatusFailed, queue.StatusDead}[i%3]
+		if err := s.Finish(ctx(t), id, queue.Report{Status: status}); err != nil {
+			t.Fatal(err)
+		}
+		finals = append(finals, id)
+	}
+
+	steps := []struct {
+		name    string
+		advance time.Duration
+		swept   Swept
+		left    []string // newest first
+	}{
+		{"count limit", 0, Swept{Deliveries: 2},
+			[]string{finals[4], finals[3], finals[2], runningID, queuedID}},
+		{"nothing more", 20 * time.Minute, Swept{},
+			[]string{finals[4], finals[3], finals[2], runningID, queuedID}},
+		{"age limit and keys", 2 * time.Hour, Swept{Deliveries: 3, Keys: 6},
+			[]string{runningID, queuedID}},
+	}
+	for _, st := range steps {
+		clock.Advance(st.advance)
+		swept, err := s.Sweep(ctx(t))
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if swept != st.swept {
+			t.Errorf("%s: swept %+v, want %+v", st.name, swept, st.swept)
+		}
+		all, err := s.List(ctx(t), queue.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(all); !slices.Equal(got, st.left) {
+			t.Errorf("%s: left %v, want %v", st.name, got, st.left)
+		}
+	}
+	if _, err := s.Get(ctx(t), finals[0]); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("swept delivery: %v, want ErrNotFound", err)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketDedupe, bucketDedupeAt, bucketFinal, bucketEnvelopes} {
+			n := tx.Bucket(b).Stats().KeyN
+			want := map[string]int{"envelopes": 2}[string(b)]
+			if n != want {
+				t.Errorf("bucket %s holds %d keys, want %d", b, n, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The queued delivery is still claimable once due.
+	clock.Advance(100 * time.Hour)
+	if d := mustClaim(t, s); d.ID != queuedID {
+		t.Errorf("claimed %s, want %s", d.ID, queuedID)
+	}
+}
+
+func ids(ds []*queue.Delivery) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func TestJanitor(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{SweepInterval: 5 * time.Millisecond, RetainCount: 1})
+	var last string
+	for range 3 {
+		last = mustEnqueue(t, s, delivery("note"))
+		mustClaim(t, s)
+		if err := s.Finish(ctx(t), last, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		all, err := s.List(ctx(t), queue.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) == 1 && all[0].ID == last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("janitor left %v, want only %s", ids(all), last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

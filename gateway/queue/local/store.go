@@ -1,0 +1,330 @@
+// Package local owns hookgate's embedded queue backend: one bbolt file that
+// holds the queue, the delivery log, the deduplication keys and the Lua
+// plugins' key-value store.
+//
+// # Writes
+//
+// Every write (Enqueue, Claim, Finish, Requeue, Ping, KVPut, KVDelete and
+// the janitor's deletions) is an operation handed to a single writer
+// goroutine. The writer takes every operation waiting at that moment (at
+// most maxBatch), applies them in order inside ONE bbolt transaction,
+// commits it (data and meta page fsynced: bbolt's NoSync stays false) and
+// only then answers each caller. Concurrent deliveries thus share one fsync
+// (group commit) without ever waiting for a timer to fill a batch. An
+// operation refusing its input (unknown id, wrong status, duplicate id) does
+// not touch the transaction, so its refusal does not affect the others; an
+// operation failing half-way makes the writer roll the batch back and run
+// each operation of it in its own transaction. A batch that wrote nothing
+// (claims finding nothing ready, duplicate enqueues) is rolled back rather
+// than committed, so it costs no fsync.
+//
+// Reads (Get, List, KVGet) run in bbolt read transactions, concurrently with
+// the writer.
+//
+// # Crash recovery
+//
+// Claim stores the delivery as running with Attempts incremented before it
+// returns. When the process dies during a run, the delivery is still running
+// in the file: Open puts every running delivery back in the queue, where it
+// keeps its unfinished attempt (Attempts-Finished grows by one per crash).
+// When Claim meets a delivery whose unfinished attempts reached
+// Options.QuarantineAfter, it marks it dead ("quarantined: N runs did not
+// finish") instead of handing it out, so an event that kills the process
+// cannot crash-loop the gateway. Requeue brings it back: it keeps Attempts
+// as history but sets Finished to Attempts, so the replay gets a fresh
+// quarantine budget.
+//
+// # Layout
+//
+// A delivery is a record (state, outcomes; rewritten on each change) and an
+// envelope (written once). Indexes: ready (queued deliveries by ready time,
+// then id), status (status, id), final (final deliveries by last change, for
+// retention), dedupe (key -> first id and time) and dedupe_at (time, key).
+// The ops/writer split leaves room for an append-only ingest log in front of
+// bbolt: an enqueue would then be answered after the log's fsync and applied
+// to bbolt later in larger batches.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// Defaults of Options.
+const (
+	DefaultDedupeWindow    = 7 * 24 * time.Hour
+	DefaultQuarantineAfter = 3
+	DefaultRetainFor       = 30 * 24 * time.Hour
+	DefaultRetainCount     = 100000
+	DefaultSweepInterval   = time.Minute
+)
+
+// DefaultFileName is the file Open uses when given a directory.
+const DefaultFileName = "hookgate.db"
+
+// Options tune a Store. The zero value gives the documented defaults.
+type Options struct {
+	// DedupeWindow is how long an idempotency key (Delivery.Key) is
+	// remembered. 0 means DefaultDedupeWindow (7 days); negative disables
+	// deduplication.
+	DedupeWindow time.Duration
+	// QuarantineAfter is the number of runs that did not reach Finish after
+	// which Claim marks a delivery dead. 0 means DefaultQuarantineAfter (3);
+	// negative never quarantines.
+	QuarantineAfter int
+	// RetainFor is how long final (done, failed, dead) deliveries are kept
+	// after their last change. 0 means DefaultRetainFor (30 days);
+	// negative keeps them regardless of age.
+	RetainFor time.Duration
+	// RetainCount is how many final deliveries are kept at most (the most
+	// recently changed). 0 means DefaultRetainCount (100000); negative
+	// means no limit. Queued and running deliveries are never deleted.
+	RetainCount int
+	// SweepInterval is how often the janitor prunes expired idempotency
+	// keys and applies retention. 0 means DefaultSweepInterval (1 minute);
+	// negative starts no janitor (call Sweep yourself).
+	SweepInterval time.Duration
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
+	// Logger receives recovery, quarantine and janitor messages; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = DefaultDedupeWindow
+	}
+	if o.QuarantineAfter == 0 {
+		o.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if o.RetainFor == 0 {
+		o.RetainFor = DefaultRetainFor
+	}
+	if o.RetainCount == 0 {
+		o.RetainCount = DefaultRetainCount
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Store is the embedded queue backend. It is safe for concurrent use. Only
+// one Store (one process) can have a file open at a time.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	log  *slog.Logger
+
+	// mu guards closed against submissions and reads: they hold it shared
+	// while handing an operation to the writer or reading, Close takes it
+	// exclusively to flip closed.
+	mu     sync.RWMutex
+	closed bool
+	done   chan struct{} // closed by Close: wakes claimers, stops the janitor
+
+	ops        chan op
+	writerDone chan struct{}
+	janitor    sync.WaitGroup
+	sweepChunk int // deletions per sweep transaction; sweepChunk, lowered by tests
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced when something became ready
+
+	commits   atomic.Uint64
+	committed atomic.Uint64
+}
+
+var _ queue.Backend = (*Store)(nil)
+
+// Stats are counters of the writer since Open.
+type Stats struct {
+	// Commits is the number of committed (fsynced) write transactions.
+	Commits uint64
+	// Ops is the number of operations they carried; Ops/Commits is the
+	// mean group-commit batch size.
+	Ops uint64
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Ops: s.committed.Load()}
+}
+
+// Open opens (creating if needed) the store at path, a file, or a directory
+// in which DefaultFileName is used. Missing parent directories are created
+// (mode 0700), the file is created with mode 0600. Deliveries left running
+// by a previous process are put back in the queue (see the package doc).
+// Open fails after one second if another process holds the file.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("local: open: empty path")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, DefaultFileName)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("local: open %s: file is in use by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	opts = opts.withDefaults()
+	s := &Store{
+		db:         db,
+		opts:       opts,
+		log:        opts.Logger.With("component", "queue", "backend", "local"),
+		done:       make(chan struct{}),
+		ops:        make(chan op, maxBatch),
+		writerDone: make(chan struct{}),
+		wake:       make(chan struct{}),
+		sweepChunk: sweepChunk,
+	}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	go s.runWriter()
+	if opts.SweepInterval > 0 {
+		s.janitor.Add(1)
+		go s.runJanitor(opts.SweepInterval)
+	}
+	return s, nil
+}
+
+// init creates the buckets, checks the format version and puts deliveries
+// left running back in the queue.
+func (s *Store) init() error {
+	var requeued int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get([]byte("version")); {
+		case v == nil:
+			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
+				return fmt.Errorf("write version: %w", err)
+			}
+		case string(v) != formatVersion:
+			return fmt.Errorf("unsupported store format %q (want %q)", v, formatVersion)
+		}
+		n, err := requeueRunning(tx)
+		requeued = n
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if requeued > 0 {
+		s.log.Warn("deliveries left running by the previous process are queued again",
+			"count", requeued)
+	}
+	return nil
+}
+
+// requeueRunning moves every running delivery back to queued, keeping its
+// Attempts, so the unfinished run counts towards quarantine.
+func requeueRunning(tx *bolt.Tx) (int, error) {
+	status := tx.Bucket(bucketStatus)
+	prefix := statusPrefix(queue.StatusRunning)
+	var ids []string
+	c := status.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	w := &wtx{tx: tx}
+	for _, id := range ids {
+		r, err := w.record(id)
+		if err != nil {
+			return 0, err
+		}
+		if r == nil {
+			if err := status.Delete(statusKey(queue.StatusRunning, id)); err != nil {
+				return 0, fmt.Errorf("drop stale index entry: %w", err)
+			}
+			continue
+		}
+		if err := w.setStatus(r, queue.StatusQueued); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+func hasPrefix(k, prefix []byte) bool {
+	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
+}
+
+// Close stops the janitor, lets the writer finish every operation already
+// handed to it, and closes the file. Claim calls waiting in other goroutines
+// return queue.ErrClosed at once; every later call returns queue.ErrClosed.
+// Closing again returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+
+	s.janitor.Wait()
+	close(s.ops) // no sender left: all hold mu shared and saw closed
+	<-s.writerDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("local: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the store is open and writable: it commits a tiny write
+// through the writer (sharing the fsync of whatever else is being written).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.do(ctx, &pingOp{}); err != nil {
+		return fmt.Errorf("local: ping: %w", err)
+	}
+	return nil
+}
+
+// now is the store's clock.
+func (s *Store) now() time.Time { return s.opts.Now() }
+
+// view runs fn in a read transaction unless the store is closed.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return queue.ErrClosed
+	}
+	return s.db.View(fn)
+}

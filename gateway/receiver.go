@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/hookgate/hookgate/gateway/auth"
+	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// Enqueuer is what the receiver needs from the queue.
+type Enqueuer interface {
+	// Enqueue must return only once the delivery is durable.
+	Enqueue(ctx context.Context, d *queue.Delivery) (queue.Receipt, error)
+	// Ping reports whether the queue can take writes.
+	Ping(ctx context.Context) error
+}
+
+// Verifier authenticates a delivery for a project.
+type Verifier interface {
+	Verify(projectPath string, h auth.Headers, rawBody []byte, now time.Time) error
+}
+
+// ReceiverOptions configure the webhook receiver.
+type ReceiverOptions struct {
+	Queue    Enqueuer
+	Verifier Verifier
+	// Wants reports whether any loaded rule can act on an event kind; an
+	// event no rule wants is answered 202 "ignored" and not stored. Nil
+	// means every kind is wanted.
+	Wants func(kind string) bool
+
+	MaxBodyBytes int
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// EnqueueTimeout bounds how long a request waits for the store before
+	// answering 503. Default 8s (GitLab gives up after 10s).
+	EnqueueTimeout time.Duration
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// keptHeaders are the request headers stored with each delivery. The token
+// and signature headers are never among them.
+var keptHeaders = []string{
+	"X-Gitlab-Event",
+	"X-Gitlab-Instance",
+	"X-Gitlab-Event-UUID",
+	"X-Gitlab-Webhook-UUID",
+	"Idempotency-Key",
+	"webhook-id",
+	"webhook-timestamp",
+	"User-Agent",
+}
+
+// NewReceiver builds the fiber app serving POST /hooks/gitlab, /healthz and
+// /readyz. Mount further routes on the returned app before listening.
+func NewReceiver(o ReceiverOptions) *fiber.App {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.EnqueueTimeout <= 0 {
+		o.EnqueueTimeout = 8 * time.Second
+	}
+	app := fiber.New(fiber.Config{
+		BodyLimit:             o.MaxBodyBytes,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		IdleTimeout:           o.IdleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          jsonError,
+		// Deliveries are small and must not be decompressed; keep fasthttp's
+		// header size default, which answers 431 past 4 KiB... per header buffer.
+		ReadBufferSize: 16 * 1024,
+	})
+	r := &receiver{ReceiverOptions: o}
+	app.Post("/hooks/gitlab", r.hook)
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := o.Queue.Ping(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "queue not writable: " + err.Error()})
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+	return app
+}
+
+type receiver struct {
+	ReceiverOptions
+}
+
+func (r *receiver) hook(c *fiber.Ctx) error {
+	// fiber's c.Body() would inflate a compressed body past BodyLimit;
+	// GitLab never compresses deliveries, so refuse any encoding.
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return reply(c, fiber.StatusUnsupportedMediaType, fiber.Map{"error": "content-encoding is not accepted; send the body uncompressed"})
+	}
+	event := c.Get("X-Gitlab-Event")
+	if event == "" {
+		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
+	}
+	raw := c.Request().Body() // raw bytes on the wire: what GitLab signed
+	env, err := envelope.Normalize(event, raw, c.Get("X-Gitlab-Instance"))
+	if err != nil {
+		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
+	}
+	h := auth.Headers{
+		Token:            c.Get("X-Gitlab-Token"),
+		WebhookID:        c.Get("webhook-id"),
+		WebhookTimestamp: c.Get("webhook-timestamp"),
+		WebhookSignature: c.Get("webhook-signature"),
+	}
+	if err := r.Verifier.Verify(env.Project.Path, h, raw, r.Now()); err != nil {
+		r.Logger.Warn("delivery refused", "event", event, "project", env.Project.Path, "ip", c.IP(), "err", err)
+		return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": err.Error()})
+	}
+	if !envelope.KnownEvent(event) {
+		return reply(c, fiber.StatusAccepted, fiber.Map{"status": "ignored", "reason": "event type " + quote(event) + " is not handled"})
+	}
+	if r.Wants != nil && !r.Wants(env.Kind) {
+		return reply(c, fiber.StatusAccepted, fiber.Map{"status": "ignored", "reason": "no rule handles kind " + quote(env.Kind)})
+	}
+
+	d := &queue.Delivery{
+		Key:        strings.Clone(idempotencyKey(c)),
+		ReceivedAt: r.Now().UTC(),
+		Headers:    make(map[string]string, len(keptHeaders)),
+		Envelope:   *env,
+		Status:     queue.StatusQueued,
+	}
+	for _, k := range keptHeaders {
+		if v := c.Get(k); v != "" {
+			d.Headers[k] = strings.Clone(v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.EnqueueTimeout)
+	defer cancel()
+	rc, err := r.Queue.Enqueue(ctx, d)
+	if err != nil {
+		r.Logger.Error("enqueue failed", "event", event, "project", env.Project.Path, "err", err)
+		return reply(c, fiber.StatusServiceUnavailable, fiber.Map{"error": "queue unable to store the event"})
+	}
+	if rc.Duplicate {
+		r.Logger.Debug("duplicate delivery", "delivery", rc.ID, "key", d.Key)
+		return reply(c, fiber.StatusOK, fiber.Map{"id": rc.ID, "status": "duplicate"})
+	}
+	r.Logger.Debug("delivery queued", "delivery", rc.ID, "kind", env.Kind, "project", env.Project.Path)
+	return reply(c, fiber.StatusAccepted, fiber.Map{"id": rc.ID, "status": "queued"})
+}
+
+// idempotencyKey is GitLab's Idempotency-Key, or the signing scheme's
+// webhook-id (the same value when both are sent).
+func idempotencyKey(c *fiber.Ctx) string {
+	if k := c.Get("Idempotency-Key"); k != "" {
+		return k
+	}
+	return c.Get("webhook-id")
+}
+
+func reply(c *fiber.Ctx, status int, body fiber.Map) error {
+	return c.Status(status).JSON(body)
+}
+
+// jsonError answers errors raised outside handlers (413 body too large,
+// 404, 405, 431) as JSON.
+func jsonError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	return c.Status(code).JSON(fiber.Map{"error": strings.ToLower(err.Error())})
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return `"` + s + `"`
+}

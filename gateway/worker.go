@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// Claimer is what the workers need from the queue.
+type Claimer interface {
+	// Claim blocks until a delivery is ready; it durably counts the attempt
+	// before returning.
+	Claim(ctx context.Context) (*queue.Delivery, error)
+	// Finish records the outcome of a run.
+	Finish(ctx context.Context, id string, r queue.Report) error
+}
+
+// Processor runs one claimed delivery and says what became of it. It must
+// honour ctx: when ctx ends, it returns promptly with what it has (the
+// workers then leave the delivery queued for the next start).
+type Processor interface {
+	Process(ctx context.Context, d *queue.Delivery) queue.Report
+}
+
+// ProcessorFunc adapts a function to Processor.
+type ProcessorFunc func(ctx context.Context, d *queue.Delivery) queue.Report
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, d *queue.Delivery) queue.Report { return f(ctx, d) }
+
+// Workers is a pool of goroutines claiming deliveries and processing them.
+type Workers struct {
+	Queue     Claimer
+	Processor Processor
+	// Count is the number of concurrent workers (default 4).
+	Count int
+	// Grace is how long running work may continue after Run's ctx ends
+	// before its own context is cancelled (default 30s).
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Run processes deliveries until ctx ends, then stops claiming, lets running
+// work finish within Grace, and returns. Deliveries cut short by the grace
+// period stay queued.
+func (w *Workers) Run(ctx context.Context) error {
+	n := w.Count
+	if n <= 0 {
+		n = 4
+	}
+	grace := w.Grace
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	log := w.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// work outlives ctx by the grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			for {
+				d, err := w.Queue.Claim(ctx)
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+						errc <- fmt.Errorf("claim: %w", err)
+					}
+					return
+				}
+				w.runOne(work, d, log)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (w *Workers) runOne(work context.Context, d *queue.Delivery, log *slog.Logger) {
+	log = log.With("delivery", d.ID)
+	start := time.Now()
+	r := w.safeProcess(work, d, log)
+	if work.Err() != nil && !r.Status.Final() {
+		// Cut short by shutdown: leave it for the next start.
+		r.Status, r.RetryAt, r.Error = queue.StatusQueued, time.Time{}, "interrupted by shutdown"
+	}
+	if err := w.Queue.Finish(context.WithoutCancel(work), d.ID, r); err != nil {
+		log.Error("recording outcome failed", "err", err)
+		return
+	}
+	log.Info("delivery processed", "status", r.Status, "rules", len(r.Outcomes), "took", time.Since(start).Round(time.Microsecond), "error", r.Error)
+}
+
+// safeProcess contains a panic in the processor to the one delivery.
+func (w *Workers) safeProcess(ctx context.Context, d *queue.Delivery, log *slog.Logger) (r queue.Report) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("processor panicked", "panic", p, "stack", string(debug.Stack()))
+			r = queue.Report{Status: queue.StatusFailed, Error: fmt.Sprintf("internal error: %v", p), Outcomes: d.Outcomes}
+		}
+	}()
+	return w.Processor.Process(ctx, d)
+}

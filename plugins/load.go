@@ -1,0 +1,236 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Error is a problem with one plugin file, shown as "file:line:col: msg".
+// Line and Col are 1-based; Col is 1 when only the line is known, and both
+// are 0 when the problem is the file as a whole (unreadable).
+type Error struct {
+	File string
+	Line int
+	Col  int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line <= 0 {
+		return e.File + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// Errors returns every *Error in err (as returned by Load), in order.
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if e, ok := err.(*Error); ok {
+			out = append(out, e)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// Load compiles every dir/*.lua once and checks it: the file must parse,
+// its top level must run (in the sandbox, within the timeout) and define a
+// global function handle(event, params), and its optional plugin table
+// must be well formed. A plugin is named after its file (build.lua is
+// "build").
+//
+// Load returns the plugins that passed together with an error joining one
+// *Error per file that did not (see Errors); a caller that needs all or
+// nothing treats any error as failure. A bad Options (module names) or an
+// unreadable dir returns a nil Set.
+func Load(dir string, opts Options) (*Set, error) {
+	opts = opts.withDefaults()
+	if err := checkModules(opts.Modules); err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.lua"))
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	sort.Strings(files)
+	s := &Set{dir: dir, opts: opts, plugins: map[string]*plugin{}}
+	var errs []error
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".lua")
+		p := &plugin{name: name, file: file, pool: make(chan *state, opts.PoolSize)}
+		if err := s.load(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.plugins[name] = p
+	}
+	s.names = sortedNames(s.plugins)
+	return s, errors.Join(errs...)
+}
+
+// load compiles and checks one file, keeping the state it was checked in.
+func (s *Set) load(p *plugin) error {
+	src, err := os.ReadFile(p.file)
+	if err != nil {
+		return &Error{File: p.file, Msg: err.Error()}
+	}
+	proto, lerr := compile(p.file, p.name+".lua", src)
+	if lerr != nil {
+		return lerr
+	}
+	p.proto = proto
+	st, err := s.newState()
+	if err != nil {
+		return &Error{File: p.file, Msg: err.Error()}
+	}
+	p.created.Add(1)
+	info, lerr := s.check(p, st)
+	if lerr != nil {
+		st.close()
+		return lerr
+	}
+	p.info = info
+	s.put(p, st)
+	return nil
+}
+
+// compile parses and compiles a file to a function prototype. chunk is the
+// name runtime errors carry ("build.lua:3: ...").
+func compile(file, chunk string, src []byte) (*lua.FunctionProto, *Error) {
+	stmts, err := parse.Parse(bytes.NewReader(src), chunk)
+	if err != nil {
+		var pe *parse.Error
+		if errors.As(err, &pe) {
+			e := &Error{File: file, Line: pe.Pos.Line, Col: pe.Pos.Column, Msg: pe.Message}
+			if pe.Pos.Line == parse.EOF || pe.Pos.Line <= 0 {
+				e.Line, e.Col = bytes.Count(bytes.TrimRight(src, " \t\r\n"), []byte("\n"))+1, 1
+				e.Msg += " at end of file"
+			} else if pe.Token != "" {
+				e.Msg += fmt.Sprintf(" near '%s'", pe.Token)
+			}
+			if e.Col <= 0 {
+				e.Col = 1
+			}
+			return nil, e
+		}
+		return nil, &Error{File: file, Line: 1, Col: 1, Msg: strings.TrimSpace(err.Error())}
+	}
+	proto, err := lua.Compile(stmts, chunk)
+	if err != nil {
+		var ce *lua.CompileError
+		if errors.As(err, &ce) {
+			return nil, &Error{File: file, Line: max(ce.Line, 1), Col: 1, Msg: ce.Message}
+		}
+		return nil, &Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
+	}
+	return proto, nil
+}
+
+// check runs the file's top level in st and reads what it defined.
+func (s *Set) check(p *plugin, st *state) (Info, *Error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	L := st.L
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	env, err := st.instantiate(p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Info{}, &Error{File: p.file, Line: 1, Col: 1,
+				Msg: fmt.Sprintf("top level did not finish within %s", s.opts.Timeout)}
+		}
+		line, msg := splitWhere(errorText(err), p.name+".lua")
+		return Info{}, &Error{File: p.file, Line: max(line, 1), Col: 1, Msg: msg}
+	}
+	if _, ok := env.RawGetString("handle").(*lua.LFunction); !ok {
+		return Info{}, &Error{File: p.file, Line: 1, Col: 1, Msg: "plugin does not define function handle(event, params)"}
+	}
+	info, msg := readInfo(env.RawGetString("plugin"))
+	if msg != "" {
+		return Info{}, &Error{File: p.file, Line: 1, Col: 1, Msg: msg}
+	}
+	info.Name = p.name
+	return info, nil
+}
+
+// readInfo reads the optional plugin table.
+func readInfo(v lua.LValue) (Info, string) {
+	var info Info
+	if v == lua.LNil {
+		return info, ""
+	}
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return info, "plugin must be a table"
+	}
+	switch d := t.RawGetString("description").(type) {
+	case *lua.LNilType:
+	case lua.LString:
+		info.Description = string(d)
+	default:
+		return info, "plugin.description must be a string"
+	}
+	switch cmds := t.RawGetString("commands").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		for i := 1; i <= cmds.Len(); i++ {
+			c, ok := cmds.RawGetInt(i).(*lua.LTable)
+			if !ok {
+				return info, fmt.Sprintf("plugin.commands[%d] must be a table", i)
+			}
+			name, ok1 := c.RawGetString("name").(lua.LString)
+			help, ok2 := c.RawGetString("help").(lua.LString)
+			if !ok1 || name == "" || (!ok2 && c.RawGetString("help") != lua.LNil) {
+				return info, fmt.Sprintf("plugin.commands[%d] needs name (a string) and help (a string)", i)
+			}
+			info.Commands = append(info.Commands, CommandHelp{Name: string(name), Help: string(help)})
+		}
+	default:
+		return info, "plugin.commands must be a list of {name = ..., help = ...}"
+	}
+	return info, ""
+}
+
+// splitWhere splits "chunk:LINE: msg" into LINE and msg.
+func splitWhere(msg, chunk string) (int, string) {
+	rest, ok := strings.CutPrefix(msg, chunk+":")
+	if !ok {
+		return 0, msg
+	}
+	num, text, ok := strings.Cut(rest, ":")
+	if !ok {
+		return 0, msg
+	}
+	line, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, msg
+	}
+	return line, strings.TrimSpace(text)
+}

@@ -1,0 +1,128 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// Limits of the log module, per run.
+const (
+	// MaxLogLines is how many lines one run keeps; later lines are counted
+	// and reported in one final line.
+	MaxLogLines = 1000
+	// MaxLogMessageBytes caps one message; longer ones are cut.
+	MaxLogMessageBytes = 8 << 10
+	// maxLogFieldDepth caps nesting in a line's fields.
+	maxLogFieldDepth = 8
+)
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// logModule builds the log table: log.debug/info/warn/error(msg[, fields]).
+func logModule(L *lua.LState, expand func(*lua.LTable) error) *lua.LTable {
+	t := L.CreateTable(0, len(logLevels))
+	for _, level := range logLevels {
+		t.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
+			msg := luaToString(L.CheckAny(1))
+			var fields map[string]any
+			if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
+				ft := L.CheckTable(2)
+				if err := expand(ft); err != nil {
+					L.RaiseError("log.%s: fields: %v", level, err)
+				}
+				m, err := toGoMap(ft, maxLogFieldDepth, expand)
+				if err != nil {
+					L.RaiseError("log.%s: fields: %v", level, err)
+				}
+				fields = m
+			}
+			checkCtx(L, "log."+level)
+			Log(L.Context(), level, msg, fields)
+			return 0
+		}))
+	}
+	return t
+}
+
+// log records one line in the run's log and the process log.
+func (r *run) log(ctx context.Context, level, msg string, fields map[string]any) {
+	msg = truncate(msg, MaxLogMessageBytes)
+	r.mu.Lock()
+	if len(r.logs) >= MaxLogLines {
+		r.dropped++
+		r.mu.Unlock()
+		return
+	}
+	r.logs = append(r.logs, queue.LogLine{Level: level, Message: msg, Fields: fields})
+	r.mu.Unlock()
+	r.slog().Log(ctx, slogLevel(level), msg, fieldAttrs(fields)...)
+}
+
+// finishLogs returns the run's lines, with a last line counting the lines
+// dropped over the limit.
+func (r *run) finishLogs() []queue.LogLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropped > 0 {
+		r.logs = append(r.logs, queue.LogLine{
+			Level:   "warn",
+			Message: fmt.Sprintf("log: %d more lines dropped (limit %d per run)", r.dropped, MaxLogLines),
+		})
+		r.dropped = 0
+	}
+	return r.logs
+}
+
+func slogLevel(level string) slog.Level {
+	switch level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// fieldAttrs turns a line's fields into slog attributes, in key order.
+func fieldAttrs(fields map[string]any) []any {
+	if len(fields) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	attrs := make([]any, 0, len(keys))
+	for _, k := range keys {
+		attrs = append(attrs, slog.Any(k, fields[k]))
+	}
+	return attrs
+}
+
+// truncate cuts s to at most max bytes on a UTF-8 boundary, marking the cut.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…(truncated)"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	var b strings.Builder
+	b.Grow(cut + len(mark))
+	b.WriteString(s[:cut])
+	b.WriteString(mark)
+	return b.String()
+}

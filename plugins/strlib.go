@@ -1,0 +1,147 @@
+package plugins
+
+import (
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// capStringLib replaces the string and table functions that can build a
+// huge string in one Go call (which the VM's context check cannot stop)
+// with versions capped at max bytes, and the pattern functions with the
+// context-aware matcher. Methods on strings (("x"):rep(n)) go through the
+// same table, so they are capped too.
+func capStringLib(L *lua.LState, strMod, tabMod *lua.LTable, max int) {
+	format := strMod.RawGetString("format").(*lua.LFunction).GFunction
+	set := func(t *lua.LTable, name string, fn lua.LGFunction) { t.RawSetString(name, L.NewFunction(fn)) }
+	set(strMod, "rep", strRep(max))
+	set(strMod, "format", strFormat(format, max))
+	set(strMod, "find", strFind)
+	set(strMod, "match", strMatch)
+	gmatch := L.NewFunction(strGmatch)
+	strMod.RawSetString("gmatch", gmatch)
+	strMod.RawSetString("gfind", gmatch)
+	set(strMod, "gsub", strGsub(max))
+	set(tabMod, "concat", tableConcat(max))
+}
+
+// strRep is string.rep(s, n[, sep]) refusing results over max bytes.
+func strRep(max int) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s := L.CheckString(1)
+		n := float64(L.CheckNumber(2))
+		sep := L.OptString(3, "")
+		if n < 1 || len(s)+len(sep) == 0 {
+			L.Push(lua.LString(""))
+			return 1
+		}
+		if n*float64(len(s)+len(sep))-float64(len(sep)) > float64(max) {
+			L.RaiseError("string.rep: result too large (max %d bytes)", max)
+		}
+		checkCtx(L, "string.rep")
+		count := int(n)
+		if sep == "" {
+			L.Push(lua.LString(strings.Repeat(s, count)))
+			return 1
+		}
+		var b strings.Builder
+		b.Grow(count*(len(s)+len(sep)) - len(sep))
+		for i := 0; i < count; i++ {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString(s)
+		}
+		L.Push(lua.LString(b.String()))
+		return 1
+	}
+}
+
+// strFormat wraps gopher-lua's string.format: widths and precisions are at
+// most two digits (as in C Lua), and the result may not exceed max bytes.
+func strFormat(orig lua.LGFunction, max int) lua.LGFunction {
+	return func(L *lua.LState) int {
+		f := L.CheckString(1)
+		specs := 0
+		for i := 0; i < len(f); i++ {
+			if f[i] != '%' {
+				continue
+			}
+			i++
+			if i < len(f) && f[i] == '%' {
+				continue
+			}
+			specs++
+			for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+				i++
+			}
+			if digitRun(f, &i) > 2 {
+				L.RaiseError("invalid format (width or precision too long)")
+			}
+			if i < len(f) && f[i] == '.' {
+				i++
+				if digitRun(f, &i) > 2 {
+					L.RaiseError("invalid format (width or precision too long)")
+				}
+			}
+		}
+		size := len(f) + 100*specs
+		for i := 2; i <= L.GetTop(); i++ {
+			if s, ok := L.Get(i).(lua.LString); ok {
+				size += len(s)
+			}
+		}
+		if size > max {
+			L.RaiseError("string.format: result too large (max %d bytes)", max)
+		}
+		return orig(L)
+	}
+}
+
+// digitRun skips the digits at f[*i:] and returns how many there were.
+func digitRun(f string, i *int) int {
+	n := 0
+	for *i < len(f) && f[*i] >= '0' && f[*i] <= '9' {
+		*i++
+		n++
+	}
+	return n
+}
+
+// tableConcat is table.concat(t[, sep[, i[, j]]]) refusing results over
+// max bytes.
+func tableConcat(max int) lua.LGFunction {
+	return func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		sep := L.OptString(2, "")
+		i := L.OptInt(3, 1)
+		j := L.OptInt(4, t.Len())
+		if i > j {
+			L.Push(lua.LString(""))
+			return 1
+		}
+		var b strings.Builder
+		for k := i; ; k++ {
+			if (k-i)%ctxCheckEvery == ctxCheckEvery-1 {
+				checkCtx(L, "table.concat")
+			}
+			v := t.RawGet(lua.LNumber(k))
+			switch v.Type() {
+			case lua.LTString, lua.LTNumber:
+			default:
+				L.RaiseError("invalid value (a %s) at index %d in table for concat", v.Type(), k)
+			}
+			s := lua.LVAsString(v)
+			if b.Len()+len(s)+len(sep) > max {
+				L.RaiseError("table.concat: result too large (max %d bytes)", max)
+			}
+			b.WriteString(s)
+			if k == j {
+				break
+			}
+			b.WriteString(sep)
+		}
+		L.Push(lua.LString(b.String()))
+		return 1
+	}
+}
