@@ -31,6 +31,7 @@ type Gateway struct {
 	gitlab *gitlab.Clients
 	bundle atomic.Pointer[Bundle]
 	app    *fiber.App
+	admin  *fiber.App // the admin API on its own address, or nil
 
 	reloadMu   sync.Mutex
 	lastErrors atomic.Pointer[error]
@@ -79,6 +80,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
 		Logger:       log,
 	})
+	if cfg.Admin.Token.IsSet() {
+		if cfg.Admin.Listen == "" {
+			g.mountAdmin(g.app, cfg.Admin.Token.Value())
+		} else {
+			g.admin = fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: jsonError,
+				ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute})
+			g.mountAdmin(g.admin, cfg.Admin.Token.Value())
+		}
+	}
 	return g, nil
 }
 
@@ -107,19 +117,34 @@ func (g *Gateway) Reload() error {
 // and on file changes. On stop it refuses new deliveries, lets running
 // plugins finish within the grace period and leaves the rest queued.
 func (g *Gateway) Run(ctx context.Context) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-
 	ln, err := net.Listen("tcp", g.cfg.Server.Listen)
 	if err != nil {
 		g.store.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened (tests use 127.0.0.1:0).
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	g.log.Info("hookgate listening", "addr", ln.Addr().String(), "queue", g.cfg.Queue.Path)
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- g.app.Listener(ln) })
+	if g.admin != nil {
+		aln, err := net.Listen("tcp", g.cfg.Admin.Listen)
+		if err != nil {
+			_ = g.app.Shutdown()
+			wg.Wait()
+			g.store.Close()
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		g.log.Info("admin API listening", "addr", aln.Addr().String())
+		wg.Go(func() { _ = g.admin.Listener(aln) })
+	}
 
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
@@ -161,6 +186,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer cancel()
 	if err := g.app.ShutdownWithContext(shutCtx); err != nil {
 		g.log.Warn("receiver shutdown", "err", err)
+	}
+	if g.admin != nil {
+		_ = g.admin.ShutdownWithContext(shutCtx)
 	}
 	wg.Wait()
 	if err := g.store.Close(); err != nil && runErr == nil {

@@ -3,8 +3,6 @@ package plugins
 import (
 	"context"
 	"testing"
-
-	lua "github.com/yuin/gopher-lua"
 )
 
 // BenchmarkRun is one run of a trivial plugin on a pooled state, the note
@@ -88,5 +86,3 @@ func BenchmarkNewState(b *testing.B) {
 		st.close()
 	}
 }
-
-var _ lua.LValue

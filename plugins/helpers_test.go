@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/rules/command"
 )
@@ -74,3 +76,5 @@ func mustLoad(tb testing.TB, files map[string]string, opts Options) *Set {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func eagerString(s string) lua.LString { return lua.LString(s) }

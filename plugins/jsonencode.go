@@ -167,7 +167,7 @@ func appendNumber(b []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return b, fmt.Errorf("cannot encode %v", f)
 	}
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+	if f == math.Trunc(f) && math.Abs(f) < 1e18 {
 		return strconv.AppendInt(b, int64(f), 10), nil
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64), nil

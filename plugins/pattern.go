@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -40,7 +41,7 @@ func newMatcher(L *lua.LState, src, pat string) *matcher {
 }
 
 func (m *matcher) errorf(format string, args ...any) {
-	m.L.RaiseError(format, args...)
+	m.L.RaiseError("%s", fmt.Sprintf(format, args...))
 }
 
 // tick counts a step and stops the match once the run's context is done.

@@ -41,22 +41,7 @@ func serve(args []string) int {
 // printProblems prints each problem of a joined error on its own line
 // (file:line:col: message).
 func printProblems(err error) {
-	for _, p := range problems(err) {
+	for _, p := range gateway.Problems(err) {
 		fmt.Fprintln(os.Stderr, p)
 	}
-}
-
-// problems flattens joined errors into their parts.
-func problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, problems(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
 }

@@ -17,6 +17,7 @@ type Config struct {
 	Plugins Plugins         `toml:"plugins"`
 	Workers Workers         `toml:"workers"`
 	Log     Log             `toml:"log"`
+	Admin   Admin           `toml:"admin"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded defaults). Relative paths in the file are resolved against
@@ -125,6 +126,15 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is "text", "json" or "auto" (text on a terminal). Default auto.
 	Format string `toml:"format"`
+}
+
+// Admin configures the admin API under /api/v1. It is off unless Token is set.
+type Admin struct {
+	// Token is the bearer token the admin API requires (use "env:..." or "file:...").
+	Token Secret `toml:"token"`
+	// Listen serves the admin API on its own address; "" serves it on the
+	// receiver's address.
+	Listen string `toml:"listen"`
 }
 
 // Duration is a time.Duration written as "5s", "1m30s" in TOML.

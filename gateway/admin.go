@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+)
+
+// DeliveryLog is what the admin API needs from the queue.
+type DeliveryLog interface {
+	Get(ctx context.Context, id string) (*queue.Delivery, error)
+	List(ctx context.Context, f queue.Filter) ([]*queue.Delivery, error)
+	Requeue(ctx context.Context, id, rule string) error
+}
+
+// mountAdmin serves the admin API under /api/v1 on app, guarded by a
+// bearer token compared in constant time.
+func (g *Gateway) mountAdmin(app *fiber.App, token string) {
+	want := sha256.Sum256([]byte(token))
+	api := app.Group("/api/v1", func(c *fiber.Ctx) error {
+		got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": "missing or wrong admin token"})
+		}
+		return c.Next()
+	})
+	var log DeliveryLog = g.store
+	api.Get("/deliveries", func(c *fiber.Ctx) error {
+		limit, _ := strconv.Atoi(c.Query("limit"))
+		f := queue.Filter{
+			Status:  queue.Status(c.Query("status")),
+			Kind:    c.Query("kind"),
+			Project: c.Query("project"),
+			Rule:    c.Query("rule"),
+			Before:  c.Query("before"),
+			Limit:   limit,
+		}
+		ds, err := log.List(c.UserContext(), f)
+		if err != nil {
+			return reply(c, fiber.StatusInternalServerError, fiber.Map{"error": err.Error()})
+		}
+		if ds == nil {
+			ds = []*queue.Delivery{}
+		}
+		next := ""
+		if len(ds) > 0 && f.Limit > 0 && len(ds) == f.Limit {
+			next = ds[len(ds)-1].ID
+		}
+		return c.JSON(fiber.Map{"deliveries": ds, "next": next})
+	})
+	api.Get("/deliveries/:id", func(c *fiber.Ctx) error {
+		d, err := log.Get(c.UserContext(), c.Params("id"))
+		if errors.Is(err, queue.ErrNotFound) {
+			return reply(c, fiber.StatusNotFound, fiber.Map{"error": "no such delivery"})
+		} else if err != nil {
+			return reply(c, fiber.StatusInternalServerError, fiber.Map{"error": err.Error()})
+		}
+		return c.JSON(d)
+	})
+	api.Post("/deliveries/:id/replay", func(c *fiber.Ctx) error {
+		id := strings.Clone(c.Params("id"))
+		err := log.Requeue(c.UserContext(), id, c.Query("rule"))
+		switch {
+		case errors.Is(err, queue.ErrNotFound):
+			return reply(c, fiber.StatusNotFound, fiber.Map{"error": "no such delivery"})
+		case errors.Is(err, queue.ErrNotFinal):
+			return reply(c, fiber.StatusConflict, fiber.Map{"error": "delivery is still queued or running"})
+		case err != nil:
+			return reply(c, fiber.StatusInternalServerError, fiber.Map{"error": err.Error()})
+		}
+		return reply(c, fiber.StatusAccepted, fiber.Map{"id": id, "status": "queued"})
+	})
+	api.Post("/reload", func(c *fiber.Ctx) error {
+		if err := g.Reload(); err != nil {
+			return reply(c, fiber.StatusUnprocessableEntity, fiber.Map{"status": "failed", "errors": Problems(err)})
+		}
+		return c.JSON(fiber.Map{"status": "reloaded"})
+	})
+	api.Get("/rules", func(c *fiber.Ctx) error {
+		b := g.bundle.Load()
+		type ruleInfo struct {
+			Name, Plugin, File, Description string
+			Line                            int
+			On                              []string
+			When                            string
+			Enabled                         bool
+		}
+		out := []ruleInfo{}
+		for _, r := range b.Rules.Rules() {
+			out = append(out, ruleInfo{Name: r.Name, Plugin: r.Plugin, File: r.File, Line: r.Line,
+				Description: r.Description, On: r.On, When: r.When, Enabled: r.Enabled})
+		}
+		var last []string
+		if p := g.lastErrors.Load(); p != nil {
+			last = Problems(*p)
+		}
+		return c.JSON(fiber.Map{"rules": out, "plugins": b.Plugins.Names(), "last_reload_errors": last})
+	})
+}
+
+// Problems flattens a joined error into one line per problem, as
+// `hookgate check` prints them.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
