@@ -19,7 +19,7 @@ type runKey struct{}
 type run struct {
 	plugin string
 	env    *envelope.Envelope
-	event  eventCache // the event table's nested tables, built on first read
+	event  eventCache   // the event table's nested tables, built on first read
 	base   *slog.Logger // the process logger
 	logger *slog.Logger // base with plugin and delivery, made on first use
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -72,18 +71,18 @@ func Load(dir string, opts Options) (*Set, error) {
 	if err := checkModules(opts.Modules); err != nil {
 		return nil, err
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.lua"))
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("plugins: %w", err)
-	}
-	sort.Strings(files)
 	s := &Set{dir: dir, opts: opts, plugins: map[string]*plugin{}}
 	var errs []error
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".lua")
+	for _, ent := range entries { // sorted by name
+		name, ok := strings.CutSuffix(ent.Name(), ".lua")
+		if !ok || name == "" || ent.IsDir() {
+			continue
+		}
+		file := filepath.Join(dir, ent.Name())
 		p := &plugin{name: name, file: file, pool: make(chan *state, opts.PoolSize)}
 		if err := s.load(p); err != nil {
 			errs = append(errs, err)

@@ -136,10 +136,11 @@ func TestTimeout(t *testing.T) {
 		"loop":      `function handle() while true do end end`,
 		"pcallloop": `function handle() while true do pcall(function() while true do end end) end end`,
 		"tailcall":  `local function f() return f() end function handle() return f() end`,
+		"pcalltail": `local function f() return f() end function handle() local ok, e = pcall(f) return e end`,
 		"backtrack": `function handle() return string.find(string.rep("a", 20000), ".-.-.-.-.-b") end`,
 		"healthy":   `function handle() return "ok" end`,
 	}, Options{Timeout: timeout})
-	for _, name := range []string{"loop", "pcallloop", "tailcall", "backtrack"} {
+	for _, name := range []string{"loop", "pcallloop", "tailcall", "pcalltail", "backtrack"} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
 			r := s.Run(context.Background(), name, nil, nil)

@@ -34,7 +34,7 @@ type state struct {
 	// envMeta is the metatable of each run's globals table: reads fall
 	// through to the shared, read-only sandbox globals.
 	envMeta *lua.LTable
-	// eventMeta decodes event.payload lazily.
+	// eventMeta resolves the fields of event tables lazily.
 	eventMeta *lua.LTable
 	// null is json.null.
 	null *lua.LUserData
