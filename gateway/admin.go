@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/hookgate/hookgate/diag"
 	"github.com/hookgate/hookgate/gateway/queue"
 )
 
@@ -80,18 +81,21 @@ func (g *Gateway) mountAdmin(app *fiber.App, token string) {
 	})
 	api.Post("/reload", func(c *fiber.Ctx) error {
 		if err := g.Reload(); err != nil {
-			return reply(c, fiber.StatusUnprocessableEntity, fiber.Map{"status": "failed", "errors": Problems(err)})
+			return reply(c, fiber.StatusUnprocessableEntity, fiber.Map{"status": "failed", "errors": diag.Lines(err)})
 		}
 		return c.JSON(fiber.Map{"status": "reloaded"})
 	})
 	api.Get("/rules", func(c *fiber.Ctx) error {
 		b := g.bundle.Load()
 		type ruleInfo struct {
-			Name, Plugin, File, Description string
-			Line                            int
-			On                              []string
-			When                            string
-			Enabled                         bool
+			Name        string   `json:"name"`
+			Description string   `json:"description,omitempty"`
+			Plugin      string   `json:"plugin"`
+			File        string   `json:"file"`
+			Line        int      `json:"line"`
+			On          []string `json:"on"`
+			When        string   `json:"when"`
+			Enabled     bool     `json:"enabled"`
 		}
 		out := []ruleInfo{}
 		for _, r := range b.Rules.Rules() {
@@ -100,24 +104,8 @@ func (g *Gateway) mountAdmin(app *fiber.App, token string) {
 		}
 		var last []string
 		if p := g.lastErrors.Load(); p != nil {
-			last = Problems(*p)
+			last = diag.Lines(*p)
 		}
 		return c.JSON(fiber.Map{"rules": out, "plugins": b.Plugins.Names(), "last_reload_errors": last})
 	})
-}
-
-// Problems flattens a joined error into one line per problem, as
-// `hookgate check` prints them.
-func Problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, Problems(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
 }

@@ -27,8 +27,9 @@ func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger) (*Bundle, e
 	if perr != nil && ps == nil {
 		return nil, perr
 	}
-	rs, rerr := rules.Load(RulePaths(cfg), rules.Options{PluginExists: ps.Has})
+	rs, rerr := rules.Load(RulePaths(cfg), rules.Options{PluginExists: ps.Has, PluginDir: PluginDir(cfg)})
 	if err := errors.Join(perr, rerr); err != nil {
+		_ = ps.Close()
 		return nil, err
 	}
 	return &Bundle{Rules: rs, Plugins: ps}, nil

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -107,8 +106,10 @@ func (g *Gateway) Reload() error {
 		g.log.Error("reload failed; keeping the last good rules", "err", err)
 		return err
 	}
-	g.bundle.Store(b)
+	old := g.bundle.Swap(b)
 	g.lastErrors.Store(nil)
+	// Runs still using the old plugins finish normally; its idle states go.
+	_ = old.Plugins.Close()
 	g.log.Info("rules reloaded", "rules", len(b.Rules.Rules()), "plugins", len(b.Plugins.Names()))
 	return nil
 }
@@ -130,6 +131,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	g.log.Info("hookgate listening", "addr", ln.Addr().String(), "queue", g.cfg.Queue.Path)
+
+	// Reload triggers are in place before the first request is answered, so
+	// a SIGHUP or file change after that is never lost (nor kills us).
+	hup, changed := g.watchSetup(ctx)
+	defer signal.Stop(hup)
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -167,7 +173,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	workErr := make(chan error, 1)
 	wg.Go(func() { workErr <- workers.Run(workCtx) })
 
-	wg.Go(func() { g.watch(ctx) })
+	wg.Go(func() { g.watch(ctx, hup, changed) })
 
 	var runErr error
 	select {
@@ -198,25 +204,30 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return runErr
 }
 
-// watch reloads on SIGHUP and on changes to rule files and plugins.
-func (g *Gateway) watch(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
+// watchSetup registers for SIGHUP and, unless [rules] watch = false, sets
+// up the file watches; it returns once both are in place. The caller stops
+// the signal channel.
+func (g *Gateway) watchSetup(ctx context.Context) (hup chan os.Signal, changed chan struct{}) {
+	hup = make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	changed := make(chan struct{}, 1)
+	changed = make(chan struct{}, 1)
 	if g.cfg.Rules.Watch == nil || *g.cfg.Rules.Watch {
-		go func() {
-			err := rules.Watch(ctx, RulePaths(g.cfg), []string{PluginDir(g.cfg)}, 200*time.Millisecond, func() {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
-			})
-			if err != nil && !errors.Is(err, context.Canceled) {
-				g.log.Warn("file watching off; reload with SIGHUP", "err", err)
+		err := rules.Watch(ctx, RulePaths(g.cfg), []string{PluginDir(g.cfg)}, 200*time.Millisecond, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
 			}
-		}()
+		})
+		if err != nil {
+			g.log.Warn("file watching off; reload with SIGHUP", "err", err)
+		}
 	}
+	return hup, changed
+}
+
+// watch reloads on SIGHUP and on changes to rule files and plugins until
+// ctx ends.
+func (g *Gateway) watch(ctx context.Context, hup <-chan os.Signal, changed <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -88,49 +88,62 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 	for _, o := range d.Outcomes {
 		prev[o.Rule] = o
 	}
-	res := b.Rules.Match(ctx, env, rules.Deps{Access: p.GitLab, BotUsername: p.GitLab.BotUsername})
+	// The access checks of require_access are calls the event causes too:
+	// they carry its X-Gitlab-Event-UUID, like the plugins' calls.
+	matchCtx := gitlab.WithScope(ctx, p.GitLab.For(env).Scope(env, d.Headers["X-Gitlab-Event-UUID"]))
+	res := b.Rules.Match(matchCtx, env, rules.Deps{Access: p.GitLab, BotUsername: p.GitLab.BotUsername})
 
 	var out []queue.Outcome
 	for _, s := range res.Skipped {
 		out = append(out, queue.Outcome{Rule: s.Rule, Status: OutcomeSkipped, Error: s.Reason, Started: now()})
 	}
-	for _, e := range res.Errors {
-		out = append(out, queue.Outcome{Rule: e.Rule, Status: OutcomeError, Error: e.Err.Error(), Started: now()})
-	}
 	var retryAfter time.Duration
-	retrying, failed := false, len(res.Errors) > 0
-	for _, m := range res.Matches {
-		name := m.Rule.Name
-		if o, ok := prev[name]; ok && (o.Status == OutcomeOK || o.Status == OutcomeError) {
-			out = append(out, o) // final already; keep it
-			failed = failed || o.Status == OutcomeError
-			continue
-		}
-		o, after := p.runRule(ctx, b, d, m, log)
-		o.Attempts = prev[name].Attempts + 1
+	backoffAttempt := 0 // the most attempts a retrying rule has had
+	retrying, failed := false, false
+	// settle counts the attempt and applies the retry policy to o.
+	settle := func(o queue.Outcome, after time.Duration) {
+		o.Attempts = prev[o.Rule].Attempts + 1
 		switch o.Status {
 		case OutcomeRetry:
-			if d.Attempts >= p.Retry.MaxAttempts {
+			// Counted per rule, not per delivery: a replay clears the
+			// outcomes, so a replayed delivery gets its retries again.
+			if o.Attempts >= p.Retry.MaxAttempts {
 				o.Status = OutcomeDead
-				o.Error = fmt.Sprintf("gave up after %d attempts: %s", d.Attempts, o.Error)
+				o.Error = fmt.Sprintf("gave up after %d attempts: %s", o.Attempts, o.Error)
 				failed = true
 			} else {
 				retrying = true
+				backoffAttempt = max(backoffAttempt, o.Attempts)
+				retryAfter = max(retryAfter, after) // the largest Retry-After asked for wins
 			}
 		case OutcomeError:
 			failed = true
 		}
-		if o.Status == OutcomeRetry && after > retryAfter {
-			retryAfter = after // the largest Retry-After asked for wins
-		}
 		out = append(out, o)
+	}
+	for _, e := range res.Errors {
+		o := queue.Outcome{Rule: e.Rule, Status: OutcomeError, Error: e.Err.Error(), Started: now()}
+		var after time.Duration
+		if re, ok := plugins.IsRetry(e.Err); ok {
+			// e.g. GitLab answered 5xx to the access check: transient.
+			o.Status, after = OutcomeRetry, re.After
+		}
+		settle(o, after)
+	}
+	for _, m := range res.Matches {
+		if o, ok := prev[m.Rule.Name]; ok && (o.Status == OutcomeOK || o.Status == OutcomeError || o.Status == OutcomeDead) {
+			out = append(out, o) // final already; keep it
+			failed = failed || o.Status != OutcomeOK
+			continue
+		}
+		settle(p.runRule(ctx, b, d, m, log))
 	}
 
 	r := queue.Report{Outcomes: out}
 	switch {
 	case retrying:
 		r.Status = queue.StatusQueued
-		r.RetryAt = now().Add(p.Retry.Backoff(d.Attempts, retryAfter))
+		r.RetryAt = now().Add(p.Retry.Backoff(backoffAttempt, retryAfter))
 		r.Error = "retrying transient failure"
 	case hasStatus(out, OutcomeDead):
 		r.Status = queue.StatusDead

@@ -131,6 +131,26 @@ func (d *jsonDecoder) enter() {
 	d.pos++
 }
 
+// more consumes what follows an object member or array element: it
+// returns true after ',' and false after closer, and fails on anything
+// else, naming what it expected.
+func (d *jsonDecoder) more(closer byte, what string) bool {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		d.fail("unexpected end of input")
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		return true
+	case closer:
+		d.pos++
+		return false
+	}
+	d.expected(what)
+	return false
+}
+
 func (d *jsonDecoder) object() lua.LValue {
 	d.enter()
 	base := len(d.scratch)
@@ -153,18 +173,9 @@ func (d *jsonDecoder) object() lua.LValue {
 		d.pos++
 		v := d.value()
 		d.scratch = append(d.scratch, lua.LString(key), v)
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			d.fail("unexpected end of input")
-		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			continue
-		} else if c == '}' {
-			d.pos++
+		if !d.more('}', "',' or '}' after object member") {
 			break
 		}
-		d.expected("',' or '}' after object member")
 	}
 	members := d.scratch[base:]
 	t := d.L.CreateTable(0, len(members)/2)
@@ -190,18 +201,9 @@ func (d *jsonDecoder) array() lua.LValue {
 	}
 	for {
 		d.scratch = append(d.scratch, d.value())
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			d.fail("unexpected end of input")
-		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			continue
-		} else if c == ']' {
-			d.pos++
+		if !d.more(']', "',' or ']' after array element") {
 			break
 		}
-		d.expected("',' or ']' after array element")
 	}
 	items := d.scratch[base:]
 	t := d.L.CreateTable(len(items), 0)

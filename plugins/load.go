@@ -12,49 +12,9 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/hookgate/hookgate/diag"
 )
-
-// Error is a problem with one plugin file, shown as "file:line:col: msg".
-// Line and Col are 1-based; Col is 1 when only the line is known, and both
-// are 0 when the problem is the file as a whole (unreadable).
-type Error struct {
-	File string
-	Line int
-	Col  int
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line <= 0 {
-		return e.File + ": " + e.Msg
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
-}
-
-// Errors returns every *Error in err (as returned by Load), in order.
-func Errors(err error) []*Error {
-	var out []*Error
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if e, ok := err.(*Error); ok {
-			out = append(out, e)
-			return
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				walk(e)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
 
 // Load compiles every dir/*.lua once and checks it: the file must parse,
 // its top level must run (in the sandbox, within the timeout) and define a
@@ -63,7 +23,7 @@ func Errors(err error) []*Error {
 // "build").
 //
 // Load returns the plugins that passed together with an error joining one
-// *Error per file that did not (see Errors); a caller that needs all or
+// *diag.Error per file that did not (see diag.Errors); a caller that needs all or
 // nothing treats any error as failure. A bad Options (module names) or an
 // unreadable dir returns a nil Set.
 func Load(dir string, opts Options) (*Set, error) {
@@ -76,7 +36,7 @@ func Load(dir string, opts Options) (*Set, error) {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	s := &Set{dir: dir, opts: opts, plugins: map[string]*plugin{}}
-	var errs []error
+	var errs []*diag.Error
 	for _, ent := range entries { // sorted by name
 		name, ok := strings.CutSuffix(ent.Name(), ".lua")
 		if !ok || name == "" || ent.IsDir() {
@@ -91,29 +51,29 @@ func Load(dir string, opts Options) (*Set, error) {
 		s.plugins[name] = p
 	}
 	s.names = sortedNames(s.plugins)
-	return s, errors.Join(errs...)
+	return s, diag.Join(errs)
 }
 
 // load compiles and checks one file, keeping the state it was checked in.
-func (s *Set) load(p *plugin) error {
+func (s *Set) load(p *plugin) *diag.Error {
 	src, err := os.ReadFile(p.file)
 	if err != nil {
-		return &Error{File: p.file, Msg: err.Error()}
+		return &diag.Error{File: p.file, Msg: err.Error()}
 	}
-	proto, lerr := compile(p.file, p.name+".lua", src)
-	if lerr != nil {
-		return lerr
+	proto, derr := compile(p.file, p.name+".lua", src)
+	if derr != nil {
+		return derr
 	}
 	p.proto = proto
 	st, err := s.newState()
 	if err != nil {
-		return &Error{File: p.file, Msg: err.Error()}
+		return &diag.Error{File: p.file, Msg: err.Error()}
 	}
 	p.created.Add(1)
-	info, lerr := s.check(p, st)
-	if lerr != nil {
+	info, derr := s.check(p, st)
+	if derr != nil {
 		st.close()
-		return lerr
+		return derr
 	}
 	p.info = info
 	s.put(p, st)
@@ -122,12 +82,12 @@ func (s *Set) load(p *plugin) error {
 
 // compile parses and compiles a file to a function prototype. chunk is the
 // name runtime errors carry ("build.lua:3: ...").
-func compile(file, chunk string, src []byte) (*lua.FunctionProto, *Error) {
+func compile(file, chunk string, src []byte) (*lua.FunctionProto, *diag.Error) {
 	stmts, err := parse.Parse(bytes.NewReader(src), chunk)
 	if err != nil {
 		var pe *parse.Error
 		if errors.As(err, &pe) {
-			e := &Error{File: file, Line: pe.Pos.Line, Col: pe.Pos.Column, Msg: pe.Message}
+			e := &diag.Error{File: file, Line: pe.Pos.Line, Col: pe.Pos.Column, Msg: pe.Message}
 			if pe.Pos.Line == parse.EOF || pe.Pos.Line <= 0 {
 				e.Line, e.Col = bytes.Count(bytes.TrimRight(src, " \t\r\n"), []byte("\n"))+1, 1
 				e.Msg += " at end of file"
@@ -139,21 +99,21 @@ func compile(file, chunk string, src []byte) (*lua.FunctionProto, *Error) {
 			}
 			return nil, e
 		}
-		return nil, &Error{File: file, Line: 1, Col: 1, Msg: strings.TrimSpace(err.Error())}
+		return nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: strings.TrimSpace(err.Error())}
 	}
 	proto, err := lua.Compile(stmts, chunk)
 	if err != nil {
 		var ce *lua.CompileError
 		if errors.As(err, &ce) {
-			return nil, &Error{File: file, Line: max(ce.Line, 1), Col: 1, Msg: ce.Message}
+			return nil, &diag.Error{File: file, Line: max(ce.Line, 1), Col: 1, Msg: ce.Message}
 		}
-		return nil, &Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
+		return nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
 	}
 	return proto, nil
 }
 
 // check runs the file's top level in st and reads what it defined.
-func (s *Set) check(p *plugin, st *state) (Info, *Error) {
+func (s *Set) check(p *plugin, st *state) (Info, *diag.Error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
 	L := st.L
@@ -162,18 +122,18 @@ func (s *Set) check(p *plugin, st *state) (Info, *Error) {
 	env, err := st.instantiate(p)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Info{}, &Error{File: p.file, Line: 1, Col: 1,
+			return Info{}, &diag.Error{File: p.file, Line: 1, Col: 1,
 				Msg: fmt.Sprintf("top level did not finish within %s", s.opts.Timeout)}
 		}
 		line, msg := splitWhere(errorText(err), p.name+".lua")
-		return Info{}, &Error{File: p.file, Line: max(line, 1), Col: 1, Msg: msg}
+		return Info{}, &diag.Error{File: p.file, Line: max(line, 1), Col: 1, Msg: msg}
 	}
 	if _, ok := env.RawGetString("handle").(*lua.LFunction); !ok {
-		return Info{}, &Error{File: p.file, Line: 1, Col: 1, Msg: "plugin does not define function handle(event, params)"}
+		return Info{}, &diag.Error{File: p.file, Line: 1, Col: 1, Msg: "plugin does not define function handle(event, params)"}
 	}
 	info, msg := readInfo(env.RawGetString("plugin"))
 	if msg != "" {
-		return Info{}, &Error{File: p.file, Line: 1, Col: 1, Msg: msg}
+		return Info{}, &diag.Error{File: p.file, Line: 1, Col: 1, Msg: msg}
 	}
 	info.Name = p.name
 	return info, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 func TestLoadErrors(t *testing.T) {
@@ -48,7 +50,7 @@ func TestLoadErrors(t *testing.T) {
 		f("toploop") + ":1:1: top level did not finish within 100ms",
 	}
 	var got []string
-	for _, e := range Errors(err) {
+	for _, e := range diag.Errors(err) {
 		got = append(got, e.Error())
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -107,22 +109,5 @@ func TestLoadModules(t *testing.T) {
 		if s != nil || err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%+v: got %v, want %q", c.mods, err, c.err)
 		}
-	}
-}
-
-func TestErrorText(t *testing.T) {
-	for _, c := range []struct {
-		e    Error
-		want string
-	}{
-		{Error{File: "p/a.lua", Line: 3, Col: 7, Msg: "bad"}, "p/a.lua:3:7: bad"},
-		{Error{File: "p/a.lua", Msg: "permission denied"}, "p/a.lua: permission denied"},
-	} {
-		if got := c.e.Error(); got != c.want {
-			t.Errorf("got %q want %q", got, c.want)
-		}
-	}
-	if got := Errors(errors.New("plain")); got != nil {
-		t.Errorf("Errors(plain) = %v", got)
 	}
 }

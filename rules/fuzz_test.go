@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // FuzzLoad feeds arbitrary bytes as a rule file: Load must not panic, and
@@ -34,7 +36,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		lines := strings.Count(string(data), "\n") + 1
-		errs := Errors(err)
+		errs := diag.Errors(err)
 		if len(errs) == 0 {
 			t.Fatalf("error without *Error: %v", err)
 		}

@@ -26,7 +26,7 @@ func (h *Holder) Swap(s *Set) *Set { return h.cur.Swap(s) }
 
 // Reload loads paths with opts; on success the new set replaces the
 // current one and LastError becomes nil, on failure the current set stays
-// and the error (Errors lists its problems) is returned and kept.
+// and the error (diag.Errors lists its problems) is returned and kept.
 func (h *Holder) Reload(paths []string, opts Options) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // Options control Load.
@@ -26,9 +28,9 @@ type Options struct {
 // sorted order), validates and compiles every rule, and returns the set.
 // A path without glob characters must exist; a glob may match nothing.
 //
-// On any problem Load returns a nil Set and an error joining one *Error per
-// problem in every file (use Errors to list them), so one run of `hookgate
-// check` shows them all.
+// On any problem Load returns a nil Set and an error joining one
+// *diag.Error per problem in every file (use diag.Errors to list them), so
+// one run of `hookgate check` shows them all.
 func Load(paths []string, opts Options) (*Set, error) {
 	files, errs := expandPaths(paths)
 	var all []*Rule
@@ -38,7 +40,7 @@ func Load(paths []string, opts Options) (*Set, error) {
 		errs = append(errs, ferrs...)
 		for _, lr := range rules {
 			if first, dup := names[lr.rule.Name]; dup {
-				errs = append(errs, &Error{File: f, Line: lr.namePos.Line, Col: lr.namePos.Col,
+				errs = append(errs, &diag.Error{File: f, Line: lr.namePos.Line, Col: lr.namePos.Col,
 					Msg: fmt.Sprintf("duplicate rule name %q (first defined at %s:%d:%d)",
 						lr.rule.Name, first.rule.File, first.namePos.Line, first.namePos.Col)})
 				continue
@@ -58,22 +60,22 @@ func Load(paths []string, opts Options) (*Set, error) {
 			}
 			return a.Col < b.Col
 		})
-		return nil, joinErrors(errs)
+		return nil, diag.Join(errs)
 	}
 	return newSet(files, all), nil
 }
 
 // expandPaths resolves the globs to a sorted list of distinct files.
-func expandPaths(paths []string) ([]string, []*Error) {
+func expandPaths(paths []string) ([]string, []*diag.Error) {
 	seen := map[string]bool{}
 	var files []string
-	var errs []*Error
+	var errs []*diag.Error
 	for _, p := range paths {
 		matches := []string{p}
 		if strings.ContainsAny(p, "*?[\\") {
 			var err error
 			if matches, err = filepath.Glob(p); err != nil {
-				errs = append(errs, &Error{File: p, Msg: fmt.Sprintf("bad glob: %v", err)})
+				errs = append(errs, &diag.Error{File: p, Msg: fmt.Sprintf("bad glob: %v", err)})
 				continue
 			}
 		}
@@ -105,22 +107,22 @@ type ruleBlock struct {
 }
 
 // loadFile decodes, validates and compiles the rules of one file.
-func loadFile(path string, opts Options) ([]*loadedRule, []*Error) {
+func loadFile(path string, opts Options) ([]*loadedRule, []*diag.Error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, []*Error{{File: path, Msg: "no such file"}}
+			return nil, []*diag.Error{{File: path, Msg: "no such file"}}
 		}
-		return nil, []*Error{{File: path, Msg: fmt.Sprintf("read rule file: %v", err)}}
+		return nil, []*diag.Error{{File: path, Msg: fmt.Sprintf("read rule file: %v", err)}}
 	}
 	src := string(data)
 	var doc map[string]any
 	if _, err := toml.Decode(src, &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, []*Error{{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
+			return nil, []*diag.Error{{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
 		}
-		return nil, []*Error{{File: path, Line: 1, Msg: err.Error()}}
+		return nil, []*diag.Error{{File: path, Line: 1, Msg: err.Error()}}
 	}
 	f := &fileLoader{path: path, src: src, lines: newLineIndex(src), opts: opts}
 	blocks := f.structure(scanTOML(src))
@@ -156,14 +158,14 @@ type fileLoader struct {
 	src     string
 	lines   lineIndex
 	opts    Options
-	errs    []*Error
+	errs    []*diag.Error
 	rulePos pos // where "rule" is first defined when it is not [[rule]]
 	// rootSeen are the root keys and tables the scan found and reported.
 	rootSeen map[string]bool
 }
 
 func (f *fileLoader) errAt(p pos, format string, args ...any) {
-	f.errs = append(f.errs, &Error{File: f.path, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+	f.errs = append(f.errs, &diag.Error{File: f.path, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
 }
 
 // structure reports keys and tables other than [[rule]] and returns the

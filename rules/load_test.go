@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // writeFiles writes name -> content into dir and returns dir.
@@ -206,7 +208,7 @@ enabled = 1
 				t.Errorf("Load returned a set along with errors")
 			}
 			var got []string
-			for _, e := range Errors(err) {
+			for _, e := range diag.Errors(err) {
 				got = append(got, strings.TrimPrefix(e.Error(), dir+string(filepath.Separator)))
 			}
 			var want []string
@@ -297,23 +299,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func TestErrorFormat(t *testing.T) {
-	tests := []struct {
-		e    Error
-		want string
-	}{
-		{Error{File: "a.toml", Line: 3, Col: 7, Msg: "bad"}, "a.toml:3:7: bad"},
-		{Error{File: "a.toml", Line: 3, Msg: "bad"}, "a.toml:3: bad"},
-		{Error{File: "a.toml", Msg: "bad"}, "a.toml: bad"},
-	}
-	for _, tt := range tests {
-		if got := tt.e.Error(); got != tt.want {
-			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
-		}
-	}
-	if Errors(nil) != nil {
-		t.Error("Errors(nil) is not nil")
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // waitFor receives from ch until ok() holds, failing after 5 s.
@@ -165,7 +167,7 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 	if got := matches("/new"); got != "new" {
 		t.Errorf("after a broken edit: %q, want the last good rule", got)
 	}
-	errs := Errors(h.LastError())
+	errs := diag.Errors(h.LastError())
 	if len(errs) != 1 || errs[0].File != file || errs[0].Line != 4 {
 		t.Errorf("reload error = %v", h.LastError())
 	}

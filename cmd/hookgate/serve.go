@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hookgate/hookgate/diag"
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/config"
 )
@@ -41,7 +42,7 @@ func serve(args []string) int {
 // printProblems prints each problem of a joined error on its own line
 // (file:line:col: message).
 func printProblems(err error) {
-	for _, p := range gateway.Problems(err) {
+	for _, p := range diag.Lines(err) {
 		fmt.Fprintln(os.Stderr, p)
 	}
 }

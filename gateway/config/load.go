@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // defaultTOML is the configuration used when no file is given. The same
@@ -37,8 +41,8 @@ func DefaultTOML() string { return defaultTOML }
 // the bundled example rules and plugins.
 //
 // On any problem Load returns a nil *Config and an error joining one *Error
-// per problem, in file order, each as "file:line:col: message"; get them
-// with Errors. All problems are reported in one pass, except that a file
+// per problem, in file order, each a *diag.Error printed as
+// "file:line:col: message"; get them with diag.Errors. All problems are reported in one pass, except that a file
 // that is not valid TOML reports only its first syntax error.
 func Load(path string) (*Config, error) {
 	name, dir, src := DefaultName, "", defaultTOML
@@ -93,6 +97,21 @@ type decoder struct {
 	loc  *locator
 	errs errorList
 	bad  map[string]bool // paths that already have a decode error
+}
+
+// errorList collects problems during one Load.
+type errorList []*diag.Error
+
+func (l *errorList) add(file string, line, col int, msg string) {
+	*l = append(*l, &diag.Error{File: file, Line: line, Col: col, Msg: msg})
+}
+
+// err sorts the problems by position and joins them, or returns nil.
+func (l errorList) err() error {
+	slices.SortStableFunc(l, func(a, b *diag.Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+	return diag.Join(l)
 }
 
 // errorf records a problem at path: at its value when value is true, else

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 // writeConfig writes text to hookgate.toml in a fresh folder and returns
@@ -24,7 +26,7 @@ func writeConfig(t *testing.T, text string) string {
 // "F", so tests can assert the exact text.
 func problems(path string, err error) []string {
 	var out []string
-	for _, e := range Errors(err) {
+	for _, e := range diag.Errors(err) {
 		out = append(out, strings.Replace(e.Error(), path, "F", 1))
 	}
 	return out

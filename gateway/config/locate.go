@@ -329,34 +329,25 @@ func (s *scanner) value(path []string) {
 }
 
 func (s *scanner) array(path []string) {
-	s.i++
 	n := 0
-	for s.i < len(s.src) {
-		s.skipBlank()
-		if s.i >= len(s.src) {
-			return
-		}
-		switch s.src[s.i] {
-		case ']':
-			s.i++
-			return
-		case ',':
-			s.i++
-			continue
-		}
-		before := s.i
+	s.entries(']', func() {
 		elem := join(path, indexSeg(n))
 		n++
 		s.l.recordKey(elem, s.i)
 		s.l.recordVal(elem, s.i)
 		s.value(elem)
-		if s.i == before {
-			s.i++
-		}
-	}
+	})
 }
 
 func (s *scanner) inlineTable(path []string) {
+	s.entries('}', func() { s.keyValue(path) })
+}
+
+// entries steps over the opening bracket at s.i and calls entry at each
+// entry of the array or inline table up to closer, skipping blanks and
+// commas, and moving on one byte when entry consumes nothing so that bad
+// text cannot stall it.
+func (s *scanner) entries(closer byte, entry func()) {
 	s.i++
 	for s.i < len(s.src) {
 		s.skipBlank()
@@ -364,7 +355,7 @@ func (s *scanner) inlineTable(path []string) {
 			return
 		}
 		switch s.src[s.i] {
-		case '}':
+		case closer:
 			s.i++
 			return
 		case ',':
@@ -372,7 +363,7 @@ func (s *scanner) inlineTable(path []string) {
 			continue
 		}
 		before := s.i
-		s.keyValue(path)
+		entry()
 		if s.i == before {
 			s.i++
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 func TestLocate(t *testing.T) {
@@ -123,7 +125,7 @@ func FuzzLoad(f *testing.F) {
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("Load returned config %v with error %v", cfg != nil, err)
 		}
-		for _, e := range Errors(err) {
+		for _, e := range diag.Errors(err) {
 			if e.File != path || e.Msg == "" {
 				t.Fatalf("malformed error %#v", e)
 			}

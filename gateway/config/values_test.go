@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hookgate/hookgate/diag"
 )
 
 func TestSize(t *testing.T) {
@@ -192,25 +194,15 @@ func TestSecretFileLimits(t *testing.T) {
 	}
 }
 
-func TestErrorsHelper(t *testing.T) {
-	if Errors(nil) != nil {
-		t.Error("Errors(nil) != nil")
-	}
-	e := &Error{File: "a.toml", Line: 3, Msg: "bad"}
-	if got := e.Error(); got != "a.toml:3: bad" {
-		t.Errorf("no col: %q", got)
-	}
-	e.Col = 7
-	if got := e.Error(); got != "a.toml:3:7: bad" {
-		t.Errorf("with col: %q", got)
-	}
+func TestErrorListSortsByPosition(t *testing.T) {
+	e := &diag.Error{File: "a.toml", Line: 3, Col: 7, Msg: "bad"}
 	wrapped := fmt.Errorf("loading: %w", errorList{e, {File: "a.toml", Line: 1, Msg: "first"}}.err())
-	got := Errors(wrapped)
+	got := diag.Errors(wrapped)
 	if len(got) != 2 || got[0].Msg != "first" || got[1] != e {
 		t.Errorf("Errors(wrapped) = %v", got)
 	}
-	if got := Errors(os.ErrNotExist); len(got) != 1 || got[0].Msg != os.ErrNotExist.Error() {
-		t.Errorf("Errors(plain) = %v", got)
+	if (errorList{}).err() != nil {
+		t.Error("empty errorList gives an error")
 	}
 }
 

@@ -3,6 +3,7 @@ package gitlab
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -150,7 +151,7 @@ func luaMergeRequest(L *lua.LState) int {
 	if err != nil {
 		plugins.Raise(L, err)
 	}
-	L.Push(toLua(L, m))
+	L.Push(plugins.ToLua(L, m))
 	return 1
 }
 
@@ -218,7 +219,7 @@ func fields(L *lua.LState, n int, fn string, allowed []string) map[string]string
 		if !ok {
 			L.ArgError(n, fn+" takes named fields ("+strings.Join(allowed, ", ")+")")
 		}
-		if !contains(allowed, string(key)) {
+		if !slices.Contains(allowed, string(key)) {
 			unknownField(L, string(key), fn, allowed)
 		}
 		switch v := v.(type) {
@@ -291,45 +292,4 @@ func labelArgs(L *lua.LState, fn string) []string {
 		labels = append(labels, L.CheckString(i))
 	}
 	return labels
-}
-
-// toLua converts the values MergeRequest returns.
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch v := v.(type) {
-	case nil:
-		return lua.LNil
-	case string:
-		return lua.LString(v)
-	case bool:
-		return lua.LBool(v)
-	case int:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
-	case float64:
-		return lua.LNumber(v)
-	case []string:
-		t := L.CreateTable(len(v), 0)
-		for _, s := range v {
-			t.Append(lua.LString(s))
-		}
-		return t
-	case map[string]any:
-		t := L.CreateTable(0, len(v))
-		for k, e := range v {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	default:
-		return lua.LString(fmt.Sprint(v))
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
