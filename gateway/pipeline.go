@@ -181,7 +181,7 @@ func (p *Pipeline) runRule(ctx context.Context, b *Bundle, d *queue.Delivery, m 
 		o.Status = OutcomeError
 		o.Error = errString(res.Err)
 	}
-	log.Info("rule ran", "rule", o.Rule, "plugin", o.Plugin, "status", o.Status, "took", o.Duration.Round(time.Microsecond), "error", o.Error)
+	log.Info("rule ran", "rule", o.Rule, "plugin", o.Plugin, "status", o.Status, "took", o.Duration.Round(time.Microsecond).String(), "error", o.Error)
 	return o, res.RetryAfter
 }
 

@@ -108,7 +108,7 @@ func (w *Workers) runOne(work context.Context, d *queue.Delivery, log *slog.Logg
 		log.Error("recording outcome failed", "err", err)
 		return
 	}
-	log.Info("delivery processed", "status", r.Status, "rules", len(r.Outcomes), "took", time.Since(start).Round(time.Microsecond), "error", r.Error)
+	log.Info("delivery processed", "status", r.Status, "rules", len(r.Outcomes), "took", time.Since(start).Round(time.Microsecond).String(), "error", r.Error)
 }
 
 // safeProcess contains a panic in the processor to the one delivery.
