@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/hookgate/hookgate/examples"
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/sdk/plugintest"
 )
 
 var update = flag.Bool("update", false, "rewrite examples/*/expected/*.json from the current output")
@@ -23,6 +25,11 @@ var update = flag.Bool("update", false, "rewrite examples/*/expected/*.json from
 // names are the examples; each is a folder with hookgate.toml, rules/,
 // plugins/, events/ and expected/.
 var names = []string{"labeler", "packit", "retest"}
+
+// programs are the examples that are Go programs (package main with its own
+// tests), not setups for the hookgate binary; their rules and plugins are
+// not bundled.
+var programs = []string{"embed"}
 
 // TestExamplesFolders checks that the list above is every example.
 func TestExamplesFolders(t *testing.T) {
@@ -36,14 +43,18 @@ func TestExamplesFolders(t *testing.T) {
 			found = append(found, e.Name())
 		}
 	}
-	if !reflect.DeepEqual(found, names) {
-		t.Fatalf("example folders = %v, want %v (update names)", found, names)
+	want := append(slices.Clone(names), programs...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(found, want) {
+		t.Fatalf("example folders = %v, want %v (update names or programs)", found, want)
 	}
 }
 
 // TestExamples runs every sample event of every example through
 // `hookgate test` (gateway.DryRun) with the example's own hookgate.toml
-// and compares the "rules" part of the output with expected/<event>.json.
+// and compares the "rules" part of the output with expected/<event>.json
+// (plugintest.RunDir, the same check as `hookgate test --dir`). An event
+// without an expected file, or the reverse, fails.
 // go test ./examples -update rewrites the expected files.
 func TestExamples(t *testing.T) {
 	for _, name := range names {
@@ -55,63 +66,9 @@ func TestExamples(t *testing.T) {
 			if len(cfg.GitLab) != 0 {
 				t.Fatal("an example config must not name a GitLab instance: its calls are recorded, never sent")
 			}
-			events, _ := filepath.Glob(filepath.Join(name, "events", "*.json"))
-			if len(events) == 0 {
-				t.Fatal("no sample events")
-			}
-			expected, _ := filepath.Glob(filepath.Join(name, "expected", "*.json"))
-			if !*update && len(expected) != len(events) {
-				t.Errorf("%d events but %d expected files", len(events), len(expected))
-			}
-			for _, ev := range events {
-				base := filepath.Base(ev)
-				t.Run(strings.TrimSuffix(base, ".json"), func(t *testing.T) {
-					body, err := os.ReadFile(ev)
-					if err != nil {
-						t.Fatal(err)
-					}
-					out, err := gateway.DryRun(cfg, body, "")
-					if err != nil {
-						t.Fatalf("DryRun: %v", err)
-					}
-					got, err := json.MarshalIndent(out.Rules, "", "  ")
-					if err != nil {
-						t.Fatal(err)
-					}
-					want := filepath.Join(name, "expected", base)
-					if *update {
-						if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
-							t.Fatal(err)
-						}
-						if err := os.WriteFile(want, append(got, '\n'), 0o644); err != nil {
-							t.Fatal(err)
-						}
-						return
-					}
-					wantRaw, err := os.ReadFile(want)
-					if err != nil {
-						t.Fatalf("%v (run go test ./examples -update)", err)
-					}
-					if !sameJSON(t, got, wantRaw) {
-						t.Fatalf("%s: hookgate test output differs from %s\ngot:\n%s\nwant:\n%s", ev, want, got, wantRaw)
-					}
-				})
-			}
+			plugintest.RunDir(t, name, plugintest.WithUpdate(*update))
 		})
 	}
-}
-
-// sameJSON compares two JSON documents semantically.
-func sameJSON(t *testing.T, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatalf("got: %v", err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatalf("expected file: %v", err)
-	}
-	return reflect.DeepEqual(va, vb)
 }
 
 // TestExpectedOutputsSayWhatTheExamplesDo pins the gist of the expected

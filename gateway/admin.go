@@ -5,14 +5,23 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/hookgate/hookgate/diag"
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/local"
 )
+
+// Snapshotter is implemented by queue backends that can stream a
+// consistent copy of their store (GET /api/v1/backup).
+type Snapshotter interface {
+	Snapshot() (*local.Snapshot, error)
+}
 
 // DeliveryLog is what the admin API needs from the queue.
 type DeliveryLog interface {
@@ -84,6 +93,29 @@ func (g *Gateway) mountAdmin(app *fiber.App, token string) {
 			return reply(c, fiber.StatusUnprocessableEntity, fiber.Map{"status": "failed", "errors": diag.Lines(err)})
 		}
 		return c.JSON(fiber.Map{"status": "reloaded"})
+	})
+	api.Get("/backup", func(c *fiber.Ctx) error {
+		snap, ok := any(g.store).(Snapshotter)
+		if !ok {
+			return reply(c, fiber.StatusNotImplemented, fiber.Map{"error": "this queue backend has no hot backup"})
+		}
+		sn, err := snap.Snapshot()
+		if err != nil {
+			return reply(c, fiber.StatusServiceUnavailable, fiber.Map{"error": err.Error()})
+		}
+		size := sn.Size()
+		// The copy streams from a read transaction through a pipe; if the
+		// client goes away, fasthttp closes the reader and the copy stops.
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := sn.WriteTo(pw)
+			_ = sn.Close()
+			pw.CloseWithError(err)
+		}()
+		c.Set(fiber.HeaderContentType, "application/octet-stream")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="hookgate-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
+		c.Response().SetBodyStream(pr, int(size))
+		return nil
 	})
 	api.Get("/rules", func(c *fiber.Ctx) error {
 		b := g.bundle.Load()

@@ -17,10 +17,11 @@ import (
 // LoadBundle compiles the plugins and rules a configuration names. Rules
 // are checked against the plugins found, so a rule naming a missing plugin
 // fails the load. kv may be nil (the kv module then reports it is off).
-func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger) (*Bundle, error) {
+// Every plugin gets the gitlab module and the extra modules (WithModules).
+func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger, extra ...plugins.Module) (*Bundle, error) {
 	ps, perr := plugins.Load(PluginDir(cfg), plugins.Options{
 		Timeout: timeoutOf(cfg),
-		Modules: []plugins.Module{gitlab.Module},
+		Modules: append([]plugins.Module{gitlab.Module}, extra...),
 		KV:      kv,
 		Logger:  log,
 	})

@@ -36,8 +36,9 @@ type TestCall struct {
 }
 
 // DryRun normalizes body and runs it through the rules and plugins with
-// every GitLab call recorded and none sent.
-func DryRun(cfg *config.Config, body []byte, eventType string) (*TestOutput, error) {
+// every GitLab call recorded and none sent. Options are New's (WithModules:
+// the extra modules an embedding program gives its plugins).
+func DryRun(cfg *config.Config, body []byte, eventType string, opts ...Option) (*TestOutput, error) {
 	if eventType == "" {
 		var probe struct {
 			ObjectKind string `json:"object_kind"`
@@ -57,7 +58,7 @@ func DryRun(cfg *config.Config, body []byte, eventType string) (*TestOutput, err
 	}
 	env.ID = "dry-run"
 	log := NewLogger(config.Log{Level: "error"}, os.Stderr)
-	b, err := LoadBundle(cfg, nil, log)
+	b, err := LoadBundle(cfg, nil, log, buildOptions(opts).modules...)
 	if err != nil {
 		return nil, err
 	}

@@ -17,28 +17,35 @@ import (
 
 	"github.com/hookgate/hookgate/gateway/auth"
 	"github.com/hookgate/hookgate/gateway/config"
-	"github.com/hookgate/hookgate/gateway/queue/local"
+	"github.com/hookgate/hookgate/plugins"
 	"github.com/hookgate/hookgate/plugins/gitlab"
 	"github.com/hookgate/hookgate/rules"
 )
 
 // Gateway is a running hookgate: receiver, queue, workers and reloads.
 type Gateway struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	store  *local.Store
-	gitlab *gitlab.Clients
-	bundle atomic.Pointer[Bundle]
-	app    *fiber.App
-	admin  *fiber.App // the admin API on its own address, or nil
+	cfg     *config.Config
+	log     *slog.Logger
+	store   Store // the configured queue backend (backend.go)
+	gitlab  *gitlab.Clients
+	bundle  atomic.Pointer[Bundle]
+	app     *fiber.App
+	admin   *fiber.App // the admin API on its own address, or nil
+	metrics *Metrics
+	// enrolled checks deliveries: [[secret]] blocks plus enrolled secrets.
+	enrolled *enrolledVerifier
 
 	reloadMu   sync.Mutex
 	lastErrors atomic.Pointer[error]
+
+	modules []plugins.Module // extra Lua modules (WithModules), for every load
 }
 
 // New opens the queue, loads rules and plugins and builds the receiver. The
 // first rule load must succeed; later reloads keep the last good set.
-func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+// Options are for embedders (WithModules).
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error) {
+	o := buildOptions(opts)
 	secrets, err := webhookSecrets(cfg, log)
 	if err != nil {
 		return nil, err
@@ -47,23 +54,25 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
-	store, err := local.Open(cfg.Queue.Path, local.Options{
-		DedupeWindow:    time.Duration(cfg.Queue.DedupeWindow),
-		QuarantineAfter: cfg.Queue.QuarantineAfter,
-		RetainFor:       time.Duration(cfg.Queue.RetainFor),
-		RetainCount:     cfg.Queue.RetainCount,
-		Logger:          log,
-	})
+	enrolled, err := newEnrolledVerifier(cfg.EnrolledSecretsFile(), verifier, log)
 	if err != nil {
-		return nil, fmt.Errorf("open queue: %w", err)
+		return nil, err
+	}
+	metrics := NewMetrics()
+	store, err := openBackend(cfg, log, metrics.quarantined)
+	if err != nil {
+		return nil, err
 	}
 	gl, err := gitlab.New(Instances(cfg), log)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("gitlab: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: log, store: store, gitlab: gl}
-	b, err := LoadBundle(cfg, store, log)
+	gl.OnCall(metrics.gitlabCall)
+	metrics.WatchQueue(store)
+	g := &Gateway{cfg: cfg, log: log, store: store, gitlab: gl, metrics: metrics, enrolled: enrolled}
+	g.modules = o.modules
+	b, err := LoadBundle(cfg, store, log, g.modules...)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -71,13 +80,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.bundle.Store(b)
 	g.app = NewReceiver(ReceiverOptions{
 		Queue:        store,
-		Verifier:     verifier,
+		Verifier:     enrolled,
 		Wants:        func(kind string) bool { return g.bundle.Load().Rules.Wants(kind) },
 		MaxBodyBytes: int(cfg.Server.MaxBodyBytes),
 		ReadTimeout:  time.Duration(cfg.Server.ReadTimeout),
 		WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
 		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
 		Logger:       log,
+		Metrics:      metrics,
 	})
 	if cfg.Admin.Token.IsSet() {
 		if cfg.Admin.Listen == "" {
@@ -86,10 +96,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 			g.admin = fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: jsonError,
 				ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute})
 			g.mountAdmin(g.admin, cfg.Admin.Token.Value())
+			metrics.mount(g.admin)
 		}
 	}
 	return g, nil
 }
+
+// Metrics are the gateway's Prometheus metrics (served at GET /metrics).
+func (g *Gateway) Metrics() *Metrics { return g.metrics }
 
 // App is the receiver, for tests and for mounting more routes.
 func (g *Gateway) App() *fiber.App { return g.app }
@@ -100,7 +114,8 @@ func (g *Gateway) App() *fiber.App { return g.app }
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	b, err := LoadBundle(g.cfg, g.store, g.log)
+	b, err := LoadBundle(g.cfg, g.store, g.log, g.modules...)
+	g.metrics.reloaded(err)
 	if err != nil {
 		g.lastErrors.Store(&err)
 		g.log.Error("reload failed; keeping the last good rules", "err", err)
@@ -136,6 +151,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	// a SIGHUP or file change after that is never lost (nor kills us).
 	hup, changed := g.watchSetup(ctx)
 	defer signal.Stop(hup)
+	g.enrolled.watch(ctx)
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -164,7 +180,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 				Base:        time.Duration(g.cfg.Queue.RetryBase),
 				Max:         time.Duration(g.cfg.Queue.RetryMax),
 			},
-			Logger: g.log,
+			Logger:  g.log,
+			Metrics: g.metrics,
 		},
 		Count:  g.cfg.Workers.Count,
 		Grace:  time.Duration(g.cfg.Server.ShutdownGrace),

@@ -68,6 +68,9 @@ type Pipeline struct {
 	Retry  RetryPolicy
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts matches, plugin runs, retries and dead letters; nil
+	// means none.
+	Metrics *Metrics
 }
 
 var _ Processor = (*Pipeline)(nil)
@@ -95,13 +98,14 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 
 	var out []queue.Outcome
 	for _, s := range res.Skipped {
+		p.Metrics.ruleMatched(s.Rule)
 		out = append(out, queue.Outcome{Rule: s.Rule, Status: OutcomeSkipped, Error: s.Reason, Started: now()})
 	}
 	var retryAfter time.Duration
 	backoffAttempt := 0 // the most attempts a retrying rule has had
 	retrying, failed := false, false
 	// settle counts the attempt and applies the retry policy to o.
-	settle := func(o queue.Outcome, after time.Duration) {
+	settle := func(o queue.Outcome, after time.Duration) queue.Outcome {
 		o.Attempts = prev[o.Rule].Attempts + 1
 		switch o.Status {
 		case OutcomeRetry:
@@ -111,6 +115,7 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 				o.Status = OutcomeDead
 				o.Error = fmt.Sprintf("gave up after %d attempts: %s", o.Attempts, o.Error)
 				failed = true
+				p.Metrics.dead(DeadRetriesExhausted)
 			} else {
 				retrying = true
 				backoffAttempt = max(backoffAttempt, o.Attempts)
@@ -120,6 +125,7 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 			failed = true
 		}
 		out = append(out, o)
+		return o
 	}
 	for _, e := range res.Errors {
 		o := queue.Outcome{Rule: e.Rule, Status: OutcomeError, Error: e.Err.Error(), Started: now()}
@@ -136,7 +142,9 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 			failed = failed || o.Status != OutcomeOK
 			continue
 		}
-		settle(p.runRule(ctx, b, d, m, log))
+		p.Metrics.ruleMatched(m.Rule.Name)
+		o := settle(p.runRule(ctx, b, d, m, log))
+		p.Metrics.pluginRan(o.Plugin, o.Status, o.Duration)
 	}
 
 	r := queue.Report{Outcomes: out}
@@ -145,6 +153,7 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 		r.Status = queue.StatusQueued
 		r.RetryAt = now().Add(p.Retry.Backoff(backoffAttempt, retryAfter))
 		r.Error = "retrying transient failure"
+		p.Metrics.retrying()
 	case hasStatus(out, OutcomeDead):
 		r.Status = queue.StatusDead
 		r.Error = "retries exhausted"

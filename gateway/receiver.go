@@ -46,6 +46,8 @@ type ReceiverOptions struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts every answer and serves GET /metrics; nil means none.
+	Metrics *Metrics
 }
 
 // keptHeaders are the request headers stored with each delivery. The token
@@ -61,8 +63,9 @@ var keptHeaders = []string{
 	"User-Agent",
 }
 
-// NewReceiver builds the fiber app serving POST /hooks/gitlab, /healthz and
-// /readyz. Mount further routes on the returned app before listening.
+// NewReceiver builds the fiber app serving POST /hooks/gitlab, /healthz,
+// /readyz and, with Metrics set, /metrics. Mount further routes on the
+// returned app before listening.
 func NewReceiver(o ReceiverOptions) *fiber.App {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -79,7 +82,13 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           o.IdleTimeout,
 		DisableStartupMessage: true,
-		ErrorHandler:          jsonError,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			var fe *fiber.Error
+			if errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge && c.Path() == "/hooks/gitlab" {
+				o.Metrics.delivery("", AnswerTooLarge)
+			}
+			return jsonError(c, err)
+		},
 		// Deliveries are small and must not be decompressed; keep fasthttp's
 		// header size default, which answers 431 past 4 KiB... per header buffer.
 		ReadBufferSize: 16 * 1024,
@@ -97,6 +106,7 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		}
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
+	o.Metrics.mount(app)
 	return app
 }
 
@@ -108,15 +118,18 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	// fiber's c.Body() would inflate a compressed body past BodyLimit;
 	// GitLab never compresses deliveries, so refuse any encoding.
 	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		r.Metrics.delivery("", AnswerUnsupportedEncoding)
 		return reply(c, fiber.StatusUnsupportedMediaType, fiber.Map{"error": "content-encoding is not accepted; send the body uncompressed"})
 	}
 	event := c.Get("X-Gitlab-Event")
 	if event == "" {
+		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
 	raw := c.Request().Body() // raw bytes on the wire: what GitLab signed
 	env, err := envelope.Normalize(event, raw, c.Get("X-Gitlab-Instance"))
 	if err != nil {
+		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
 	}
 	h := auth.Headers{
@@ -127,12 +140,15 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	}
 	if err := r.Verifier.Verify(env.Project.Path, h, raw, r.Now()); err != nil {
 		r.Logger.Warn("delivery refused", "event", event, "project", env.Project.Path, "ip", c.IP(), "err", err)
+		r.Metrics.delivery("", AnswerUnauthorized)
 		return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": err.Error()})
 	}
 	if !envelope.KnownEvent(event) {
+		r.Metrics.delivery(env.Kind, AnswerIgnored)
 		return reply(c, fiber.StatusAccepted, fiber.Map{"status": "ignored", "reason": "event type " + quote(event) + " is not handled"})
 	}
 	if r.Wants != nil && !r.Wants(env.Kind) {
+		r.Metrics.delivery(env.Kind, AnswerIgnored)
 		return reply(c, fiber.StatusAccepted, fiber.Map{"status": "ignored", "reason": "no rule handles kind " + quote(env.Kind)})
 	}
 
@@ -153,13 +169,16 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	rc, err := r.Queue.Enqueue(ctx, d)
 	if err != nil {
 		r.Logger.Error("enqueue failed", "event", event, "project", env.Project.Path, "err", err)
+		r.Metrics.delivery(env.Kind, AnswerUnavailable)
 		return reply(c, fiber.StatusServiceUnavailable, fiber.Map{"error": "queue unable to store the event"})
 	}
 	if rc.Duplicate {
 		r.Logger.Debug("duplicate delivery", "delivery", rc.ID, "key", d.Key)
+		r.Metrics.delivery(env.Kind, AnswerDuplicate)
 		return reply(c, fiber.StatusOK, fiber.Map{"id": rc.ID, "status": "duplicate"})
 	}
 	r.Logger.Debug("delivery queued", "delivery", rc.ID, "kind", env.Kind, "project", env.Project.Path)
+	r.Metrics.delivery(env.Kind, AnswerQueued)
 	return reply(c, fiber.StatusAccepted, fiber.Map{"id": rc.ID, "status": "queued"})
 }
 

@@ -23,9 +23,10 @@ type run struct {
 	base   *slog.Logger // the process logger
 	logger *slog.Logger // base with plugin and delivery, made on first use
 
-	mu      sync.Mutex // bindings run on the run's goroutine; Log may not
-	logs    []queue.LogLine
-	dropped int
+	mu       sync.Mutex // bindings run on the run's goroutine; Log may not
+	logs     []queue.LogLine
+	logBytes int // message and field bytes kept in logs
+	dropped  int
 }
 
 // slog returns the process logger with the run's plugin and delivery.
@@ -72,6 +73,8 @@ func RunInfoFrom(ctx context.Context) (info RunInfo, ok bool) {
 // Log records a line in the run's log (kept in the delivery log) and in the
 // process log, as the log module does. Outside a run it only goes to the
 // process log of slog.Default. level is "debug", "info", "warn" or "error".
+// Long strings in msg and fields are cut (fields in place), and lines past
+// a run's MaxLogLines or MaxLogBytes are dropped and counted.
 func Log(ctx context.Context, level, msg string, fields map[string]any) {
 	r := runFrom(ctx)
 	if r == nil {

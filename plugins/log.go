@@ -18,8 +18,14 @@ const (
 	// MaxLogLines is how many lines one run keeps; later lines are counted
 	// and reported in one final line.
 	MaxLogLines = 1000
-	// MaxLogMessageBytes caps one message; longer ones are cut.
+	// MaxLogMessageBytes caps one message, and each string in a line's
+	// fields; longer ones are cut.
 	MaxLogMessageBytes = 8 << 10
+	// MaxLogBytes caps what one run keeps in all (messages, field keys and
+	// values); later lines are dropped and counted like those over
+	// MaxLogLines. Every line is kept in the delivery log, so this bounds
+	// what one event can add to it.
+	MaxLogBytes = 256 << 10
 	// maxLogFieldDepth caps nesting in a line's fields.
 	maxLogFieldDepth = 8
 )
@@ -55,12 +61,17 @@ func logModule(L *lua.LState, expand func(*lua.LTable) error) *lua.LTable {
 // log records one line in the run's log and the process log.
 func (r *run) log(ctx context.Context, level, msg string, fields map[string]any) {
 	msg = truncate(msg, MaxLogMessageBytes)
+	size := len(msg)
+	if fields != nil {
+		size += capFields(fields)
+	}
 	r.mu.Lock()
-	if len(r.logs) >= MaxLogLines {
+	if len(r.logs) >= MaxLogLines || r.logBytes+size > MaxLogBytes {
 		r.dropped++
 		r.mu.Unlock()
 		return
 	}
+	r.logBytes += size
 	r.logs = append(r.logs, queue.LogLine{Level: level, Message: msg, Fields: fields})
 	r.mu.Unlock()
 	r.slog().Log(ctx, slogLevel(level), msg, fieldAttrs(fields)...)
@@ -79,6 +90,37 @@ func (r *run) finishLogs() []queue.LogLine {
 		r.dropped = 0
 	}
 	return r.logs
+}
+
+// capFields cuts every string in v (a field value as ToGo makes it: maps,
+// slices and scalars) to MaxLogMessageBytes, in place, and returns the
+// bytes of its keys and strings (numbers and booleans count 8).
+func capFields(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case map[string]any:
+		n := 0
+		for k, x := range v {
+			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
+				x = truncate(s, MaxLogMessageBytes)
+				v[k] = x
+			}
+			n += len(k) + capFields(x)
+		}
+		return n
+	case []any:
+		n := 0
+		for i, x := range v {
+			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
+				x = truncate(s, MaxLogMessageBytes)
+				v[i] = x
+			}
+			n += capFields(x)
+		}
+		return n
+	}
+	return 8
 }
 
 func slogLevel(level string) slog.Level {

@@ -52,7 +52,8 @@ type Result struct {
 // StatusError ("build.lua:3: msg", or a table error as JSON); retry(...) or
 // a binding raising a RetryError is StatusRetry; running past the timeout
 // is StatusRetry ("plugin timed out after 5s"), as is ctx ending (the
-// gateway stopping). A run that fails leaves no state behind: its state is
+// gateway stopping), even when the script caught the interruption with
+// pcall and returned. A run that fails leaves no state behind: its state is
 // discarded, not pooled. Run never panics.
 func (s *Set) Run(ctx context.Context, name string, env *envelope.Envelope, params map[string]any) (res Result) {
 	start := time.Now()
@@ -90,6 +91,11 @@ func (s *Set) Run(ctx context.Context, name string, env *envelope.Envelope, para
 
 	st.L.SetContext(runCtx)
 	ret, err := st.call(p, env, params)
+	if err == nil && runCtx.Err() != nil {
+		// The script caught its own interruption (pcall, an xpcall
+		// handler) and returned: whatever it did after is cut short.
+		err = runCtx.Err()
+	}
 	if err != nil {
 		return s.failure(ctx, runCtx, r, st, err)
 	}

@@ -57,12 +57,17 @@ func strRep(max int) lua.LGFunction {
 	}
 }
 
-// strFormat wraps gopher-lua's string.format: widths and precisions are at
-// most two digits (as in C Lua), and the result may not exceed max bytes.
+// strFormat wraps gopher-lua's string.format, which hands the arguments to
+// Go's fmt. Widths and precisions are at most two digits (as in C Lua);
+// Go's argument indexes (%[1]s) and star widths, which Lua does not have,
+// are refused, so each directive takes exactly one argument. The result is
+// bounded before formatting: a string argument counts once for %s and %v
+// and five times for the verbs that expand it (%q, %x, "% x", "%# x"),
+// anything else a fixed amount; over max bytes it is an error.
 func strFormat(orig lua.LGFunction, max int) lua.LGFunction {
 	return func(L *lua.LState) int {
 		f := L.CheckString(1)
-		specs := 0
+		size, arg := len(f), 2
 		for i := 0; i < len(f); i++ {
 			if f[i] != '%' {
 				continue
@@ -71,8 +76,9 @@ func strFormat(orig lua.LGFunction, max int) lua.LGFunction {
 			if i < len(f) && f[i] == '%' {
 				continue
 			}
-			specs++
+			sharp := false
 			for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+				sharp = sharp || f[i] == '#'
 				i++
 			}
 			if digitRun(f, &i) > 2 {
@@ -84,17 +90,29 @@ func strFormat(orig lua.LGFunction, max int) lua.LGFunction {
 					L.RaiseError("invalid format (width or precision too long)")
 				}
 			}
-		}
-		size := len(f) + 100*specs
-		for i := 2; i <= L.GetTop(); i++ {
-			if s, ok := L.Get(i).(lua.LString); ok {
-				size += len(s)
+			if i < len(f) && (f[i] == '[' || f[i] == '*') {
+				L.RaiseError("invalid format (argument indexes and * widths are not supported)")
+			}
+			const fixed = 512 // widths and precisions up to 99, a float up to 1e308
+			s, isString := L.Get(arg).(lua.LString)
+			switch {
+			case !isString || i >= len(f):
+				size += fixed
+			case (f[i] == 's' || f[i] == 'v') && !sharp:
+				size += fixed + len(s)
+			default:
+				size += fixed + 5*len(s)
+			}
+			arg++
+			if size > max {
+				L.RaiseError("string.format: result too large (max %d bytes)", max)
 			}
 		}
-		if size > max {
+		n := orig(L)
+		if s, ok := L.Get(-1).(lua.LString); ok && len(s) > max {
 			L.RaiseError("string.format: result too large (max %d bytes)", max)
 		}
-		return orig(L)
+		return n
 	}
 }
 

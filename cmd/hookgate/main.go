@@ -14,6 +14,14 @@ Usage:
   hookgate check [--config FILE]        check config, rules and plugins; print file:line:col problems
   hookgate test  [--config FILE] --event FILE [--event-type "Note Hook"]
                                         dry-run one payload; print what would happen as JSON
+  hookgate test  [--config FILE] --dir DIR [--update]
+                                        check DIR/events/*.json against DIR/expected/*.json
+  hookgate bench (--target URL | --self [--config FILE]) [--floors] [--conns 32] [--duration 10s]
+                                        load-test a gateway on this machine; see docs/performance.md
+  hookgate enroll [--config FILE] [--gitlab URL] [--events note,merge_requests,...] group/project
+                                        create or update the project's webhook with a fresh secret
+  hookgate secret rotate|list|remove [--config FILE] [group/project]
+                                        rotate (--grace 24h), list or forget enrolled secrets
   hookgate version                      print version and build information
 `
 
@@ -34,6 +42,12 @@ func run(args []string) int {
 		return check(rest)
 	case "test":
 		return testEvent(rest)
+	case "bench":
+		return bench(rest)
+	case "enroll":
+		return enrollCmd(rest)
+	case "secret", "secrets":
+		return secretCmd(rest)
 	case "version", "--version", "-v":
 		return version()
 	case "help", "--help", "-h":

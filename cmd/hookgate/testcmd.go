@@ -14,11 +14,24 @@ func testEvent(args []string) int {
 	cfgPath := fs.String("config", "", "configuration file (default: embedded defaults)")
 	eventFile := fs.String("event", "", "payload file (JSON body of a GitLab webhook)")
 	eventType := fs.String("event-type", "", `X-Gitlab-Event value, e.g. "Note Hook" (default: from the payload)`)
+	dir := fs.String("dir", "", "sample folder: check every events/NAME.json against expected/NAME.json")
+	update := fs.Bool("update", false, "with --dir: rewrite the expected files from the current output")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *dir != "" {
+		if *eventFile != "" || *eventType != "" {
+			fmt.Fprintln(os.Stderr, "hookgate test: --dir and --event exclude each other")
+			return 2
+		}
+		return testDir(*cfgPath, *dir, *update)
+	}
+	if *update {
+		fmt.Fprintln(os.Stderr, "hookgate test: --update needs --dir")
+		return 2
+	}
 	if *eventFile == "" {
-		fmt.Fprintln(os.Stderr, "hookgate test: --event FILE is required")
+		fmt.Fprintln(os.Stderr, "hookgate test: --event FILE or --dir DIR is required")
 		return 2
 	}
 	body, err := os.ReadFile(*eventFile)

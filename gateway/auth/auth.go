@@ -12,6 +12,11 @@
 // GitLab's are. Several secrets may apply at once (rotation): any one of
 // them accepts the delivery.
 //
+// Above these tiers sit the enrolled secrets (see WithEnrolled): tokens
+// recorded per project by `hookgate enroll`, known only as salted hashes.
+// A project with enrolled secrets accepts only those that have not
+// expired, not the [[secret]] blocks, except during its fallback period.
+//
 // A secret with a token requires X-Gitlab-Token to equal it; a secret with
 // a signing key requires a valid, fresh signature; a secret with both
 // requires both.
@@ -80,6 +85,8 @@ type Verifier struct {
 	exact map[string][]entry // lower-case path_with_namespace
 	globs []glob
 	star  []entry
+
+	enrolled *Enrolled // nil: none
 }
 
 // New parses secrets once (token digests, decoded signing keys). It fails,
@@ -151,6 +158,14 @@ func (v *Verifier) add(project string, e entry) {
 func (v *Verifier) Verify(projectPath string, h Headers, rawBody []byte, now time.Time) error {
 	r := request{h: h, body: rawBody, now: now}
 	p := strings.ToLower(projectPath)
+	if v.enrolled != nil {
+		if ep, ok := v.enrolled.projects[p]; ok {
+			err := r.checkEnrolled(v.enrolled, ep)
+			if err == nil || !ep.fallback(now) {
+				return err
+			}
+		}
+	}
 	if es, ok := v.exact[p]; ok {
 		return r.any(es)
 	}
@@ -261,9 +276,14 @@ func (r *request) tokenMatches(e *entry) bool {
 	if r.h.Token == "" {
 		return false
 	}
+	return subtle.ConstantTimeCompare(r.digest()[:], e.tokenSum[:]) == 1
+}
+
+// digest is SHA-256 of the received token, computed once.
+func (r *request) digest() *[sha256.Size]byte {
 	if !r.tokenDone {
 		r.tokenSum = sha256.Sum256([]byte(r.h.Token))
 		r.tokenDone = true
 	}
-	return subtle.ConstantTimeCompare(r.tokenSum[:], e.tokenSum[:]) == 1
+	return &r.tokenSum
 }

@@ -71,6 +71,10 @@ func (d *decoder) check(c *Config, dir string) {
 	d.checkGitLab(c.GitLab, dir)
 	d.checkSecrets(c.Secret, dir)
 	d.checkQueue(&c.Queue, dir)
+	d.checkNATS(c, dir)
+	c.Enroll.SecretsFile = resolvePath(dir, c.Enroll.SecretsFile)
+	// An unresolved "env:"/"file:" admin token would leave the admin API off.
+	d.resolveSecret(&c.Admin.Token, p("admin", "token"), dir)
 
 	for i, g := range c.Rules.Paths {
 		at := p("rules", "paths", indexSeg(i))
@@ -110,8 +114,15 @@ func (d *decoder) checkServer(s *Server) {
 		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive")
 	}
 	if s.PublicURL != "" {
-		if !httpURL(s.PublicURL) {
-			d.errorf(p("server", "public_url"), true, "server.public_url must be an absolute http(s) URL")
+		at := p("server", "public_url")
+		u, err := url.Parse(s.PublicURL)
+		switch {
+		case !httpURL(s.PublicURL):
+			d.errorf(at, true, "server.public_url must be an absolute http(s) URL without query or fragment")
+		case err == nil && u.User != nil:
+			d.errorf(at, true, "server.public_url must not carry a user or password (GitLab would store and show it)")
+		case strings.HasSuffix(strings.TrimRight(s.PublicURL, "/"), "/hooks/gitlab"):
+			d.errorf(at, true, `server.public_url is the gateway's base URL: leave out "/hooks/gitlab"`)
 		}
 		s.PublicURL = strings.TrimRight(s.PublicURL, "/")
 	}

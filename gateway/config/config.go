@@ -4,7 +4,10 @@
 // "env:NAME" / "file:PATH" indirections for secrets.
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Config is the whole configuration. Zero values are replaced by defaults
 // during Load.
@@ -18,6 +21,7 @@ type Config struct {
 	Workers Workers         `toml:"workers"`
 	Log     Log             `toml:"log"`
 	Admin   Admin           `toml:"admin"`
+	Enroll  Enroll          `toml:"enroll"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded defaults). Relative paths in the file are resolved against
@@ -92,6 +96,41 @@ type Queue struct {
 	// Defaults 720h and 100000.
 	RetainFor   Duration `toml:"retain_for"`
 	RetainCount int      `toml:"retain_count"`
+
+	// The keys below configure backend = "nats" (NATS JetStream, shared by
+	// several replicas; see docs/scaling.md). The local backend ignores them.
+
+	// URL lists the NATS servers, e.g. ["nats://n1:4222", "nats://n2:4222"].
+	// Required with backend = "nats". No default.
+	URL []string `toml:"url"`
+	// Credentials is a NATS .creds file (user JWT and seed); relative to
+	// the config file's folder. Optional.
+	Credentials string `toml:"credentials"`
+	// Token is a NATS authentication token (use "env:..." or "file:...").
+	// Optional.
+	Token Secret `toml:"token"`
+	// TLSCA is a PEM file of the CA to trust; TLSCert and TLSKey are a
+	// client certificate and key for mutual TLS (both or neither).
+	// Relative to the config file's folder. Optional.
+	TLSCA   string `toml:"tls_ca"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Stream is the JetStream stream; the KV buckets are named after it.
+	// Replicas sharing work use the same stream. Default "HOOKGATE".
+	Stream string `toml:"stream"`
+	// Subject is the queue's subject prefix. Default "hookgate.deliveries".
+	Subject string `toml:"subject"`
+	// Replicas is how many copies JetStream keeps of the stream and the
+	// buckets: 1, or 3 (or 5) in a cluster. Default 1.
+	Replicas int `toml:"replicas"`
+	// MaxAge bounds how long a delivery waits in the stream unprocessed,
+	// and how long dead letters are kept. Default 720h.
+	MaxAge Duration `toml:"max_age"`
+	// AckWait is how long JetStream waits for a replica that holds a
+	// delivery (in-progress acks every third of it while a run lasts)
+	// before giving it to another: the delay before a crashed replica's
+	// runs are taken over. Must be longer than plugins.timeout. Default 60s.
+	AckWait Duration `toml:"ack_wait"`
 }
 
 // Rules says where rule files are.
@@ -135,6 +174,27 @@ type Admin struct {
 	// Listen serves the admin API on its own address; "" serves it on the
 	// receiver's address.
 	Listen string `toml:"listen"`
+}
+
+// Enroll configures per-project webhook secrets recorded by `hookgate
+// enroll` and `hookgate secret rotate`.
+type Enroll struct {
+	// SecretsFile holds the enrolled secrets, hashed, written by those
+	// commands (atomically, mode 0600) and read, and reloaded on change, by
+	// `serve`. Load leaves it empty when not set; use
+	// Config.EnrolledSecretsFile for the effective path (default
+	// "enrolled-secrets.json" beside queue.path). Relative paths are
+	// resolved against the config file's folder.
+	SecretsFile string `toml:"secrets_file"`
+}
+
+// EnrolledSecretsFile is Enroll.SecretsFile, or "enrolled-secrets.json" in
+// queue.path's folder when that is not set.
+func (c *Config) EnrolledSecretsFile() string {
+	if c.Enroll.SecretsFile != "" {
+		return c.Enroll.SecretsFile
+	}
+	return filepath.Join(filepath.Dir(c.Queue.Path), DefaultSecretsFileName)
 }
 
 // Duration is a time.Duration written as "5s", "1m30s" in TOML.

@@ -23,10 +23,18 @@ const (
 	DefaultRetryMax        = Duration(5 * time.Minute)
 	DefaultRetainFor       = Duration(720 * time.Hour)
 	DefaultRetainCount     = 100000
+	DefaultNATSStream      = "HOOKGATE"
+	DefaultNATSSubject     = "hookgate.deliveries"
+	DefaultNATSReplicas    = 1
+	DefaultNATSMaxAge      = Duration(720 * time.Hour)
+	DefaultNATSAckWait     = Duration(60 * time.Second)
 	DefaultPluginTimeout   = Duration(5 * time.Second)
 	DefaultWorkers         = 4
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "auto"
+	// DefaultSecretsFileName is enroll.secrets_file's name when not set,
+	// in queue.path's folder.
+	DefaultSecretsFileName = "enrolled-secrets.json"
 )
 
 // Watching reports whether rules and plugins are reloaded on change
@@ -62,6 +70,11 @@ func applyDefaults(c *Config) {
 	def(&q.RetryMax, DefaultRetryMax)
 	def(&q.RetainFor, DefaultRetainFor)
 	def(&q.RetainCount, DefaultRetainCount)
+	def(&q.Stream, DefaultNATSStream)
+	def(&q.Subject, DefaultNATSSubject)
+	def(&q.Replicas, DefaultNATSReplicas)
+	def(&q.MaxAge, DefaultNATSMaxAge)
+	def(&q.AckWait, DefaultNATSAckWait)
 
 	if c.Rules.Watch == nil {
 		watch := true

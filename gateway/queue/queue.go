@@ -119,6 +119,17 @@ type Filter struct {
 	Limit  int
 }
 
+// Backlog is how much work waits in a queue (for metrics).
+type Backlog struct {
+	// Queued counts deliveries waiting for a worker, retry backoff included.
+	Queued int
+	// Running counts deliveries claimed by a worker.
+	Running int
+	// Oldest is when the oldest queued or running delivery was received;
+	// zero when there is none.
+	Oldest time.Time
+}
+
 // ErrNotFound is returned for an unknown delivery id.
 var ErrNotFound = errors.New("queue: delivery not found")
 

@@ -39,6 +39,11 @@ func (s *Store) Claim(ctx context.Context) (*queue.Delivery, error) {
 		if err := o.result(); err != nil {
 			return nil, fmt.Errorf("local: claim: %w", err)
 		}
+		if f := s.opts.OnQuarantine; f != nil {
+			for _, id := range o.quarantined {
+				f(id)
+			}
+		}
 		if o.got != nil {
 			d, err := o.claimed()
 			if err == nil {
@@ -83,12 +88,14 @@ type claimOp struct {
 	env   []byte    // its envelope (copied out of the transaction)
 	next  time.Time // when nothing was ready: when the first queued one will be
 	wrote bool
+	// quarantined are the ids marked dead on the way
+	quarantined []string
 }
 
 func (o *claimOp) wroteNothing() bool { return !o.wrote }
 
 func (o *claimOp) apply(w *wtx) error {
-	o.got, o.env, o.next, o.wrote = nil, nil, time.Time{}, false
+	o.got, o.env, o.next, o.wrote, o.quarantined = nil, nil, time.Time{}, false, nil
 	ready := w.bucket(bucketReady)
 	now := nanos(w.now)
 	for {
@@ -128,6 +135,7 @@ func (o *claimOp) apply(w *wtx) error {
 				return err
 			}
 			w.s.log.Warn("delivery quarantined", "id", id, "unfinished_runs", n)
+			o.quarantined = append(o.quarantined, id)
 			continue
 		}
 		if err := w.setStatus(r, queue.StatusRunning, func(r *record) {

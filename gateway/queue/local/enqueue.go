@@ -25,8 +25,9 @@ var ErrDuplicateID = errors.New("local: delivery id already stored")
 // delivery, an ID or key over its limit, an unknown report status.
 var ErrInvalid = errors.New("local: invalid input")
 
-// Enqueue stores d as a new queued delivery and returns once the
-// transaction holding it is fsynced. It assigns d.ID when empty (a UUIDv7,
+// Enqueue stores d as a new queued delivery and returns once it is
+// fsynced: in the ingest log (see the package doc), or with Options.NoWAL
+// in the bbolt transaction holding it. It assigns d.ID when empty (a UUIDv7,
 // so ids sort by time) and d.Envelope.ID when empty (to d.ID). The stored
 // copy starts afresh: status queued, no attempts, no outcomes; ReceivedAt
 // defaults to now; NotBefore is kept, so a delivery can be delayed.
@@ -43,7 +44,12 @@ func (s *Store) Enqueue(ctx context.Context, d *queue.Delivery) (queue.Receipt, 
 	if err != nil {
 		return queue.Receipt{}, fmt.Errorf("local: enqueue: %w", err)
 	}
-	if err := s.do(ctx, o); err != nil {
+	if s.wal != nil {
+		err = s.appendWAL(ctx, o)
+	} else {
+		err = s.do(ctx, o)
+	}
+	if err != nil {
 		return queue.Receipt{}, fmt.Errorf("local: enqueue %s: %w", d.ID, err)
 	}
 	return o.receipt, nil
@@ -104,24 +110,46 @@ func (o *enqueueOp) apply(w *wtx) error {
 	o.receipt = queue.Receipt{}
 	id := []byte(o.r.ID)
 	key := []byte(o.r.Key)
-	dedupe := len(key) > 0 && w.s.opts.DedupeWindow > 0
 
 	// Reads first: a duplicate or a refusal writes nothing.
-	var expired []byte // dedupe_at entry of an expired key, to replace
-	if dedupe {
+	if len(key) > 0 && w.s.opts.DedupeWindow > 0 {
 		if v := w.bucket(bucketDedupe).Get(key); v != nil {
 			at, first := splitTimeKey(v)
 			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {
 				o.receipt = queue.Receipt{ID: first, Duplicate: true}
 				return nil
 			}
-			expired = append(v[:8:8], key...)
 		}
 	}
 	if w.bucket(bucketDeliveries).Get(id) != nil {
 		return refuse(fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID))
 	}
+	if err := o.store(w); err != nil {
+		return err
+	}
+	o.receipt = queue.Receipt{ID: o.r.ID}
+	return nil
+}
 
+// store writes the delivery, its indexes and its idempotency key, taken to
+// be new: the caller decided it is no duplicate. A key still remembered
+// (within the window) for another delivery keeps its first delivery; an
+// expired one is replaced.
+func (o *enqueueOp) store(w *wtx) error {
+	id := []byte(o.r.ID)
+	key := []byte(o.r.Key)
+	dedupe := len(key) > 0 && w.s.opts.DedupeWindow > 0
+	var expired []byte // dedupe_at entry of an expired key, to replace
+	if dedupe {
+		if v := w.bucket(bucketDedupe).Get(key); v != nil {
+			at, _ := splitTimeKey(v)
+			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {
+				dedupe = false // never expected: the first delivery keeps the key
+			} else {
+				expired = append(v[:8:8], key...)
+			}
+		}
+	}
 	if err := w.bucket(bucketDeliveries).Put(id, o.rec); err != nil {
 		return fmt.Errorf("put delivery: %w", err)
 	}
@@ -144,6 +172,5 @@ func (o *enqueueOp) apply(w *wtx) error {
 			return fmt.Errorf("put idempotency key: %w", err)
 		}
 	}
-	o.receipt = queue.Receipt{ID: o.r.ID}
 	return nil
 }

@@ -25,6 +25,9 @@ func (s *Store) Finish(ctx context.Context, id string, r queue.Report) error {
 	if err != nil {
 		return fmt.Errorf("local: finish %s: %w", id, err)
 	}
+	if err := s.settleID(ctx, id); err != nil { // a delivery only logged is queued
+		return fmt.Errorf("local: finish %s: %w", id, err)
+	}
 	o := &finishOp{id: id, report: r, outcomes: outcomes}
 	if err := s.do(ctx, o); err != nil {
 		return fmt.Errorf("local: finish %s: %w", id, err)
@@ -73,6 +76,9 @@ func (o *finishOp) apply(w *wtx) error {
 // Errors: queue.ErrNotFound for an unknown id, queue.ErrNotFinal when the
 // delivery is queued or running.
 func (s *Store) Requeue(ctx context.Context, id, rule string) error {
+	if err := s.settleID(ctx, id); err != nil { // a delivery only logged is queued
+		return fmt.Errorf("local: requeue %s: %w", id, err)
+	}
 	if err := s.do(ctx, &requeueOp{id: id, rule: rule}); err != nil {
 		return fmt.Errorf("local: requeue %s: %w", id, err)
 	}

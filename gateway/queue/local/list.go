@@ -17,9 +17,13 @@ const (
 )
 
 // Get returns the delivery with its envelope and outcomes, or
-// queue.ErrNotFound.
+// queue.ErrNotFound. A delivery acknowledged but still only in the ingest
+// log is waited for.
 func (s *Store) Get(ctx context.Context, id string) (*queue.Delivery, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.settleID(ctx, id); err != nil {
 		return nil, err
 	}
 	var d *queue.Delivery
@@ -47,13 +51,17 @@ func (s *Store) Get(ctx context.Context, id string) (*queue.Delivery, error) {
 // Project (envelope project path) and Rule (any outcome of that rule)
 // narrow the result when set. With Status set only that status's index is
 // walked; the other filters are checked record by record without reading
-// envelopes.
+// envelopes. Every delivery acknowledged before the call is listed (List
+// waits for the ingest log's mover).
 func (s *Store) List(ctx context.Context, f queue.Filter) ([]*queue.Delivery, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	var out []*queue.Delivery
 	err := s.view(func(tx *bolt.Tx) error {
 		deliveries := tx.Bucket(bucketDeliveries)

@@ -183,7 +183,13 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		return nil, fmt.Errorf("local: commit: %w", err)
 	}
 	s.commits.Add(1)
-	s.committed.Add(uint64(len(batch)))
+	n := 0
+	for _, o := range batch {
+		if _, moved := o.(*moveOp); !moved {
+			n++ // moved enqueues were counted when logged
+		}
+	}
+	s.committed.Add(uint64(n))
 	if w.wake {
 		s.notify()
 	}

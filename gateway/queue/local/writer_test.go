@@ -11,6 +11,15 @@ import (
 	"github.com/hookgate/hookgate/gateway/queue"
 )
 
+// settled waits until every enqueue acknowledged so far is in bbolt, for
+// tests that look into (or write to) the bbolt file directly.
+func settled(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.settle(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGroupCommit(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
 	const n = 256
@@ -52,6 +61,7 @@ func (o *failingOp) apply(w *wtx) error {
 func TestBatchIsolation(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
 	mustEnqueue(t, s, &queue.Delivery{ID: "taken"})
+	settled(t, s) // the batches below go straight to bbolt
 
 	newOp := func(id string) *enqueueOp {
 		o, err := s.newEnqueueOp(&queue.Delivery{ID: id})
@@ -114,6 +124,7 @@ func TestUnreadableEnvelopeIsDead(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
 	bad := mustEnqueue(t, s, delivery("note"))
 	good := mustEnqueue(t, s, delivery("push"))
+	settled(t, s) // both are in bbolt: spoil one there
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEnvelopes).Put([]byte(bad), []byte("{not json"))
 	})

@@ -1,0 +1,169 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Salt sizes NewEnrolled accepts. The salt is an HMAC key of at most one
+// SHA-256 block, so verification never hashes the key itself.
+const (
+	MinSaltSize = 16
+	MaxSaltSize = sha256.BlockSize
+)
+
+// EnrolledSecret is one webhook token recorded for a project by
+// `hookgate enroll`, reduced to what comparison needs.
+type EnrolledSecret struct {
+	// Hash is TokenHash(salt, token); the token itself is never stored.
+	Hash [sha256.Size]byte
+	// NotAfter is when the secret stops being accepted; zero means never.
+	NotAfter time.Time
+}
+
+// EnrolledProject is the enrolled secrets of one project.
+type EnrolledProject struct {
+	// Project is the path_with_namespace (compared case-insensitively).
+	Project string
+	Secrets []EnrolledSecret
+	// FallbackUntil: before this instant a delivery the enrolled secrets
+	// refuse is still checked against the [[secret]] blocks (the hook's
+	// previous secret, while GitLab switches to the enrolled one). Zero
+	// means never.
+	FallbackUntil time.Time
+}
+
+// TokenHash is the digest stored for an enrolled token:
+// HMAC-SHA256(salt, SHA-256(token)). The per-file random salt keeps equal
+// tokens in two files apart and makes precomputed tables useless; the
+// inner SHA-256 gives the HMAC a fixed-size message, so Verify computes it
+// without allocating.
+func TokenHash(salt []byte, token string) [sha256.Size]byte {
+	inner := sha256.Sum256([]byte(token))
+	m := hmac.New(sha256.New, salt)
+	m.Write(inner[:])
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// Enrolled is a parsed set of enrolled projects, ready for Verify. It is
+// immutable and safe for concurrent use.
+type Enrolled struct {
+	ipad, opad [sha256.BlockSize]byte // the salt XOR the HMAC pads
+	projects   map[string]*enrolledProject
+}
+
+type enrolledProject struct {
+	secrets       []enrolledSecret
+	fallbackUntil int64 // unix nanoseconds; 0: none
+}
+
+type enrolledSecret struct {
+	sum      [sha256.Size]byte
+	notAfter int64 // unix nanoseconds; 0: none
+}
+
+// NewEnrolled parses projects for verification under salt (the file's
+// HMAC key, MinSaltSize to MaxSaltSize bytes). A project listed twice or
+// an empty project is an error. A project without secrets is closed: it
+// refuses every delivery (outside its fallback period).
+func NewEnrolled(salt []byte, projects []EnrolledProject) (*Enrolled, error) {
+	if len(salt) < MinSaltSize || len(salt) > MaxSaltSize {
+		return nil, fmt.Errorf("enrolled secrets: salt must be %d to %d bytes, not %d", MinSaltSize, MaxSaltSize, len(salt))
+	}
+	e := &Enrolled{projects: make(map[string]*enrolledProject, len(projects))}
+	for i := range e.ipad {
+		var k byte
+		if i < len(salt) {
+			k = salt[i]
+		}
+		e.ipad[i], e.opad[i] = k^0x36, k^0x5c
+	}
+	for _, p := range projects {
+		key := strings.ToLower(p.Project)
+		switch {
+		case key == "":
+			return nil, fmt.Errorf("enrolled secrets: empty project")
+		case e.projects[key] != nil:
+			return nil, fmt.Errorf("enrolled secrets: project %q listed twice", p.Project)
+		}
+		ep := &enrolledProject{fallbackUntil: nanos(p.FallbackUntil)}
+		for _, s := range p.Secrets {
+			ep.secrets = append(ep.secrets, enrolledSecret{sum: s.Hash, notAfter: nanos(s.NotAfter)})
+		}
+		e.projects[key] = ep
+	}
+	return e, nil
+}
+
+// Len is the number of enrolled projects.
+func (e *Enrolled) Len() int { return len(e.projects) }
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// hash is TokenHash computed from SHA-256(token), on the stack.
+func (e *Enrolled) hash(digest *[sha256.Size]byte) [sha256.Size]byte {
+	var buf [sha256.BlockSize + sha256.Size]byte
+	copy(buf[:], e.ipad[:])
+	copy(buf[sha256.BlockSize:], digest[:])
+	inner := sha256.Sum256(buf[:])
+	copy(buf[:], e.opad[:])
+	copy(buf[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(buf[:])
+}
+
+// WithEnrolled returns a Verifier that checks the projects in e against
+// their enrolled secrets first, and otherwise behaves as v. v is not
+// changed; nil e gives v's behaviour.
+//
+// For an enrolled project only its enrolled secrets that have not expired
+// apply: the [[secret]] blocks (exact, glob or "*") do not, except before
+// the project's FallbackUntil.
+func (v *Verifier) WithEnrolled(e *Enrolled) *Verifier {
+	c := *v
+	c.enrolled = e
+	return &c
+}
+
+// errEnrolledExpired: every enrolled secret of the project is past NotAfter.
+var errEnrolledExpired = fmt.Errorf("%w: every enrolled secret of this project has expired", ErrBadToken)
+
+// checkEnrolled reports whether the delivery's token is one of ep's live
+// secrets.
+func (r *request) checkEnrolled(e *Enrolled, ep *enrolledProject) error {
+	if r.h.Token == "" {
+		return ErrBadToken
+	}
+	sum := e.hash(r.digest())
+	now := r.now.UnixNano()
+	live := false
+	for i := range ep.secrets {
+		s := &ep.secrets[i]
+		if s.notAfter != 0 && now >= s.notAfter {
+			continue
+		}
+		live = true
+		if subtle.ConstantTimeCompare(sum[:], s.sum[:]) == 1 {
+			return nil
+		}
+	}
+	if !live {
+		return errEnrolledExpired
+	}
+	return ErrBadToken
+}
+
+// fallback reports whether the [[secret]] blocks still apply at now.
+func (ep *enrolledProject) fallback(now time.Time) bool {
+	return ep.fallbackUntil != 0 && now.UnixNano() < ep.fallbackUntil
+}

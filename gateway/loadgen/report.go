@@ -1,0 +1,233 @@
+package loadgen
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Latency summarizes acknowledgement times: from sending a request to
+// reading the whole answer, as the client saw it.
+type Latency struct {
+	P50  time.Duration `json:"p50_ns"`
+	P90  time.Duration `json:"p90_ns"`
+	P99  time.Duration `json:"p99_ns"`
+	Max  time.Duration `json:"max_ns"`
+	Mean time.Duration `json:"mean_ns"`
+}
+
+// Result is one load run against one server.
+type Result struct {
+	Name    string        `json:"name"`
+	URL     string        `json:"url"`
+	Conns   int           `json:"conns"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Sent counts requests that got an answer or failed; Sent = sum of
+	// Statuses + Errors.
+	Sent uint64 `json:"sent"`
+	// Statuses counts answers by code and JSON status ("202 queued").
+	Statuses map[string]uint64 `json:"statuses"`
+	// Accepted counts 2xx answers; Queued the "202 queued" ones (new
+	// deliveries stored).
+	Accepted uint64 `json:"accepted"`
+	Queued   uint64 `json:"queued"`
+	// Errors counts requests without an answer (transport error, timeout);
+	// FirstError is the first such error.
+	Errors     uint64 `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+	// AcceptedPerSec is Accepted divided by Elapsed.
+	AcceptedPerSec float64 `json:"accepted_per_sec"`
+	Latency        Latency `json:"latency"`
+	// Pipeline is set when the run followed the server's processing.
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
+	// MaxRSS is the largest resident memory seen (bytes); 0 when unknown.
+	MaxRSS int64 `json:"max_rss_bytes,omitempty"`
+}
+
+// Report is a gateway run and, when measured in the same invocation, the
+// floors it is compared with.
+type Report struct {
+	Gateway *Result `json:"gateway"`
+	Bare    *Result `json:"bare_floor,omitempty"`
+	Durable *Result `json:"durable_floor,omitempty"`
+	// Ratios of the gateway's figures to the floors'; zero when a floor
+	// was not run.
+	Ratios Ratios  `json:"ratios"`
+	Checks []Check `json:"checks"`
+}
+
+// Ratios compare the gateway with the floors measured in the same run.
+type Ratios struct {
+	// ThroughputVsDurable is the gateway's accepted/s over the durable
+	// floor's (target >= 0.8); ThroughputVsBare over the bare floor's.
+	ThroughputVsDurable float64 `json:"throughput_vs_durable"`
+	ThroughputVsBare    float64 `json:"throughput_vs_bare"`
+	// P99VsDurable is the gateway's ack p99 over the durable floor's
+	// (target <= 2).
+	P99VsDurable float64 `json:"p99_vs_durable"`
+}
+
+// Check is one performance target and whether the run met it.
+type Check struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	OK   bool   `json:"ok"`
+}
+
+// The targets checked by Evaluate.
+const (
+	TargetThroughputRatio = 0.8
+	TargetP99Ratio        = 2.0
+	TargetRSS             = 150 << 20
+	// TargetKeepPace: the backlog when the load stops is at most this
+	// many seconds of ingest.
+	TargetKeepPace = 2 * time.Second
+)
+
+// Evaluate fills Ratios and Checks from the results present.
+func (r *Report) Evaluate() {
+	g := r.Gateway
+	r.Ratios, r.Checks = Ratios{}, nil
+	if g == nil {
+		return
+	}
+	if d := r.Durable; d != nil && d.AcceptedPerSec > 0 {
+		r.Ratios.ThroughputVsDurable = g.AcceptedPerSec / d.AcceptedPerSec
+		r.Checks = append(r.Checks, Check{
+			Name: "durable ingest vs durable floor", Want: fmt.Sprintf(">= %.2fx", TargetThroughputRatio),
+			Got: fmt.Sprintf("%.2fx", r.Ratios.ThroughputVsDurable),
+			OK:  r.Ratios.ThroughputVsDurable >= TargetThroughputRatio,
+		})
+		if d.Latency.P99 > 0 {
+			r.Ratios.P99VsDurable = float64(g.Latency.P99) / float64(d.Latency.P99)
+			r.Checks = append(r.Checks, Check{
+				Name: "ack p99 vs durable floor", Want: fmt.Sprintf("<= %.1fx", TargetP99Ratio),
+				Got: fmt.Sprintf("%.2fx", r.Ratios.P99VsDurable),
+				OK:  r.Ratios.P99VsDurable <= TargetP99Ratio,
+			})
+		}
+	}
+	if b := r.Bare; b != nil && b.AcceptedPerSec > 0 {
+		r.Ratios.ThroughputVsBare = g.AcceptedPerSec / b.AcceptedPerSec
+	}
+	if g.Sent > 0 {
+		bad := g.Sent - g.Accepted
+		r.Checks = append(r.Checks, Check{
+			Name: "every request accepted", Want: "0 failed", Got: fmt.Sprintf("%d failed", bad), OK: bad == 0,
+		})
+	}
+	if p := g.Pipeline; p != nil && p.Error == "" {
+		limit := int64(g.AcceptedPerSec * TargetKeepPace.Seconds())
+		got := fmt.Sprintf("%d at end of load", p.EndBacklog)
+		if p.AtLeast {
+			got = fmt.Sprintf(">= %d at end of load", p.EndBacklog)
+		}
+		r.Checks = append(r.Checks, Check{
+			Name: "processing keeps pace (backlog)", Want: fmt.Sprintf("<= %d (%s of ingest)", limit, TargetKeepPace),
+			Got: got, OK: !p.AtLeast && p.EndBacklog <= limit && p.DrainTime >= 0,
+		})
+	}
+	if g.MaxRSS > 0 {
+		r.Checks = append(r.Checks, Check{
+			Name: "resident memory", Want: fmt.Sprintf("<= %d MiB", TargetRSS>>20),
+			Got: fmt.Sprintf("%.1f MiB", float64(g.MaxRSS)/(1<<20)), OK: g.MaxRSS <= TargetRSS,
+		})
+	}
+}
+
+// Print writes the report as text: one block per run, the ratios, and the
+// checks.
+func (r *Report) Print(w io.Writer) {
+	for _, res := range []*Result{r.Bare, r.Durable, r.Gateway} {
+		if res != nil {
+			res.Print(w)
+			fmt.Fprintln(w)
+		}
+	}
+	if r.Durable != nil || r.Bare != nil {
+		fmt.Fprintln(w, "ratios (gateway / floor, same run):")
+		if r.Bare != nil {
+			fmt.Fprintf(w, "  throughput vs bare floor     %6.2fx\n", r.Ratios.ThroughputVsBare)
+		}
+		if r.Durable != nil {
+			fmt.Fprintf(w, "  throughput vs durable floor  %6.2fx\n", r.Ratios.ThroughputVsDurable)
+			fmt.Fprintf(w, "  ack p99 vs durable floor     %6.2fx\n", r.Ratios.P99VsDurable)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Checks) > 0 {
+		fmt.Fprintln(w, "targets:")
+		for _, c := range r.Checks {
+			mark := "ok  "
+			if !c.OK {
+				mark = "MISS"
+			}
+			fmt.Fprintf(w, "  %s %-34s want %-24s got %s\n", mark, c.Name, c.Want, c.Got)
+		}
+	}
+}
+
+// Print writes one run as text.
+func (res *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "%s (%s, %d connections, %s)\n", res.Name, res.URL, res.Conns, res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  requests   %d sent, %d accepted (%.0f/s), %d errors\n",
+		res.Sent, res.Accepted, res.AcceptedPerSec, res.Errors)
+	keys := slices.SortedFunc(maps.Keys(res.Statuses), func(a, b string) int {
+		return cmp.Or(cmp.Compare(res.Statuses[b], res.Statuses[a]), strings.Compare(a, b))
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, res.Statuses[k]))
+	}
+	fmt.Fprintf(w, "  statuses   %s\n", strings.Join(parts, ", "))
+	if res.FirstError != "" {
+		fmt.Fprintf(w, "  first error %s\n", res.FirstError)
+	}
+	l := res.Latency
+	fmt.Fprintf(w, "  ack        p50 %s  p90 %s  p99 %s  max %s  mean %s\n",
+		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), ms(l.Mean))
+	if res.MaxRSS > 0 {
+		fmt.Fprintf(w, "  rss        max %.1f MiB\n", float64(res.MaxRSS)/(1<<20))
+	}
+	p := res.Pipeline
+	if p == nil {
+		return
+	}
+	if p.Error != "" {
+		fmt.Fprintf(w, "  pipeline   (%s) error: %s\n", p.Source, p.Error)
+	}
+	ge := ""
+	if p.AtLeast {
+		ge = ">="
+	}
+	proc := "unknown"
+	if p.ProcessedPerSec >= 0 {
+		proc = fmt.Sprintf("%.0f/s", p.ProcessedPerSec)
+	}
+	fmt.Fprintf(w, "  pipeline   (%s) processed during load %s, backlog max %s%d, at end %s%d\n",
+		p.Source, proc, ge, p.MaxBacklog, ge, p.EndBacklog)
+	if p.DrainTime >= 0 {
+		fmt.Fprintf(w, "  end to end %.0f events/s (drained %s after the load)\n", p.EndToEndPerSec, p.DrainTime.Round(time.Millisecond))
+	} else {
+		fmt.Fprintln(w, "  end to end backlog did not drain within the drain limit")
+	}
+	if len(p.Samples) > 0 {
+		var b strings.Builder
+		for _, s := range p.Samples {
+			mark := ""
+			if s.AtLeast {
+				mark = "+"
+			}
+			fmt.Fprintf(&b, " %.0fs:%d%s", s.At.Seconds(), s.Backlog, mark)
+		}
+		fmt.Fprintf(w, "  backlog   %s\n", b.String())
+	}
+}
+
+// ms formats a duration in milliseconds with 3 decimals.
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }

@@ -1,0 +1,256 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HookPath is where deliveries are posted, on the target and the floors.
+const HookPath = "/hooks/gitlab"
+
+// Options describe one load run against one server.
+type Options struct {
+	// Name labels the run in the report ("gateway", "durable floor", ...).
+	Name string
+	// URL is the server's base URL (scheme, host and port, no path); it
+	// must be a loopback address.
+	URL string
+	// Payload is what every request sends.
+	Payload *Payload
+	// Conns is the number of concurrent keep-alive connections, each
+	// with one request in flight. Default 32.
+	Conns int
+	// Duration stops the run after this long; Requests after that many
+	// requests; whichever comes first. With neither, Duration is 10s.
+	Duration time.Duration
+	Requests int
+	// Timeout bounds one request. Default 10s (GitLab's own limit).
+	Timeout time.Duration
+	// Follow, when set, is polled every PollEvery (default 1s) during the
+	// run, then until the backlog is empty or Drain (default 30s) has
+	// passed, to measure end-to-end processing and the backlog.
+	Follow    Follower
+	PollEvery time.Duration
+	Drain     time.Duration
+	// RSS, when set, reads the server's resident memory at every poll.
+	RSS func() (int64, error)
+}
+
+func (o *Options) defaults() error {
+	if o.Payload == nil {
+		return errors.New("loadgen: no payload")
+	}
+	if err := checkLoopback(o.URL); err != nil {
+		return err
+	}
+	if o.Conns <= 0 {
+		o.Conns = 32
+	}
+	if o.Duration <= 0 && o.Requests <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = time.Second
+	}
+	if o.Drain <= 0 {
+		o.Drain = 30 * time.Second
+	}
+	if o.Name == "" {
+		o.Name = "target"
+	}
+	return nil
+}
+
+// checkLoopback refuses any target that is not on this machine: the load
+// tool is for measuring, not for flooding someone else's server.
+func checkLoopback(rawURL string) error {
+	rest, ok := strings.CutPrefix(rawURL, "http://")
+	if !ok {
+		return fmt.Errorf("loadgen: target %q: only http:// URLs are supported", rawURL)
+	}
+	host, _, err := net.SplitHostPort(strings.TrimSuffix(rest, "/"))
+	if err != nil {
+		return fmt.Errorf("loadgen: target %q: want http://HOST:PORT: %w", rawURL, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("loadgen: target %q is not a loopback address", rawURL)
+	}
+	return nil
+}
+
+// newClient is an HTTP client keeping exactly conns connections open to
+// one host.
+func newClient(conns int, timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil, // loopback only; never through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     16 << 10,
+		ReadBufferSize:      4 << 10,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// runTag is a random prefix of the Idempotency-Keys of one run.
+func runTag() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "bench-" + hex.EncodeToString(b[:])
+}
+
+// worker is one connection's share of a run.
+type worker struct {
+	lat      Histogram
+	statuses map[string]uint64
+	errors   uint64
+	firstErr string
+	queued   uint64
+}
+
+// Run fires o.Payload at o.URL+HookPath from o.Conns connections and
+// reports what came back. A failed request (transport error or timeout)
+// counts in Errors; every answer counts in Statuses under its code and,
+// for hookgate-style JSON answers, its "status" ("202 queued"). Run
+// returns an error only when the options are unusable; a server that
+// refuses everything gives a report full of errors.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	client := newClient(o.Conns, o.Timeout)
+	defer client.CloseIdleConnections()
+	url := strings.TrimSuffix(o.URL, "/") + HookPath
+	tag := runTag()
+
+	loadCtx := ctx
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		loadCtx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+
+	var seq, queued atomic.Uint64
+	f := newFollowing(o, &queued)
+	f.start(ctx)
+
+	workers := make([]*worker, o.Conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range workers {
+		w := &worker{statuses: map[string]uint64{}}
+		workers[i] = w
+		wg.Go(func() {
+			for loadCtx.Err() == nil {
+				n := seq.Add(1)
+				if o.Requests > 0 && n > uint64(o.Requests) {
+					return
+				}
+				w.fire(loadCtx, client, url, o.Payload, tag, n, &queued)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	r := &Result{Name: o.Name, URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Statuses: map[string]uint64{}}
+	var lat Histogram
+	for _, w := range workers {
+		lat.Merge(&w.lat)
+		for k, v := range w.statuses {
+			r.Statuses[k] += v
+			if strings.HasPrefix(k, "2") {
+				r.Accepted += v
+			}
+		}
+		r.Errors += w.errors
+		if r.FirstError == "" {
+			r.FirstError = w.firstErr
+		}
+	}
+	r.Sent = lat.Count() + r.Errors
+	r.Queued = queued.Load()
+	r.AcceptedPerSec = float64(r.Accepted) / elapsed.Seconds()
+	r.Latency = Latency{
+		P50: lat.Quantile(0.50), P90: lat.Quantile(0.90), P99: lat.Quantile(0.99),
+		Max: lat.Max(), Mean: lat.Mean(),
+	}
+	f.finish(ctx, r, start, elapsed)
+	return r, nil
+}
+
+// fire sends request n and records its answer.
+func (w *worker) fire(ctx context.Context, c *http.Client, url string, p *Payload, tag string, n uint64, queued *atomic.Uint64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(p.Body))
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	for _, h := range p.headers(tag, n, time.Now()) {
+		req.Header[h.name] = []string{h.value} // canonical or not, sent as given
+	}
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // the run ended while this request was in flight: not counted
+		}
+		w.fail(err)
+		return
+	}
+	var buf [512]byte
+	nr, _ := io.ReadFull(resp.Body, buf[:])
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	w.lat.Record(time.Since(t0))
+	key := statusKey(resp.StatusCode, buf[:nr])
+	w.statuses[key]++
+	if key == "202 queued" {
+		queued.Add(1)
+	}
+}
+
+func (w *worker) fail(err error) {
+	w.errors++
+	if w.firstErr == "" {
+		w.firstErr = err.Error()
+	}
+}
+
+// statusKey is the code, followed by the JSON answer's "status" when it
+// has one ("202 queued", "200 duplicate", "401").
+func statusKey(code int, body []byte) string {
+	s := fmt.Sprint(code)
+	const field = `"status":"`
+	i := bytes.Index(body, []byte(field))
+	if i < 0 {
+		return s
+	}
+	rest := body[i+len(field):]
+	j := bytes.IndexByte(rest, '"')
+	if j <= 0 || j > 32 {
+		return s
+	}
+	return s + " " + string(rest[:j])
+}

@@ -1,0 +1,355 @@
+package local
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/queuetest"
+)
+
+func TestConformanceNoWAL(t *testing.T) {
+	queuetest.Run(t, func(t *testing.T) queue.Backend {
+		return open(t, filepath.Join(t.TempDir(), "q.db"), Options{NoWAL: true})
+	})
+}
+
+// walGen reads the generation in the log's header.
+func walGen(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < walHeaderSize || string(b[:8]) != walMagic {
+		t.Fatalf("%s has no log header (%d bytes)", path, len(b))
+	}
+	return binary.LittleEndian.Uint64(b[8:])
+}
+
+// crashedLog is what a store that died between acknowledging deliveries
+// and moving them into bbolt leaves behind: the bbolt file as of the last
+// move and a log with records past the applied position. It returns the
+// ids of the logged deliveries, in log order. before runs on the store
+// first (nil: one delivery is enqueued and applied).
+func crashedLog(t *testing.T, path string, opts Options, before func(s *Store), keys []string) []string {
+	t.Helper()
+	opts.SweepInterval, opts.Logger = -1, testLogger(t)
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == nil {
+		before = func(s *Store) { mustEnqueue(t, s, delivery("push")) }
+	}
+	before(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	walPath := path + walSuffix
+	gen := walGen(t, walPath)
+	var buf []byte
+	var ids []string
+	for _, key := range keys {
+		d := delivery("note")
+		d.Key = key
+		o, err := s.newEnqueueOp(d) // encodes only: the store is closed
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = appendWALRecord(buf, gen, o)
+		ids = append(ids, o.r.ID)
+	}
+	appendFile(t, walPath, buf)
+	return ids
+}
+
+func appendFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listIDs(t *testing.T, s *Store) []string {
+	t.Helper()
+	all, err := s.List(ctx(t), queue.Filter{Status: queue.StatusQueued, Limit: MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids(all)
+}
+
+func TestWALReplay(t *testing.T) {
+	// A torn tail: the next record's header and part of its payload.
+	var torn []byte
+	{
+		o, err := (&Store{opts: Options{}.withDefaults()}).newEnqueueOp(delivery("note"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		torn = appendWALRecord(nil, 0, o)
+	}
+	cases := []struct {
+		name string
+		// spoil changes the log after the good records were appended.
+		spoil func(t *testing.T, walPath string)
+	}{
+		{"clean end", func(*testing.T, string) {}},
+		{"torn last record", func(t *testing.T, p string) { appendFile(t, p, torn[:len(torn)/2]) }},
+		{"torn record header", func(t *testing.T, p string) { appendFile(t, p, torn[:5]) }},
+		{"garbage length", func(t *testing.T, p string) { appendFile(t, p, []byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4}) }},
+		{"record of another generation", func(t *testing.T, p string) {
+			// A whole, well-formed record left over from generation 0.
+			appendFile(t, p, torn)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "q.db")
+			logged := crashedLog(t, path, Options{}, nil, []string{"k1", "k2", "k3"})
+			tc.spoil(t, path+walSuffix)
+			gen := walGen(t, path+walSuffix)
+
+			s := open(t, path, Options{})
+			got := listIDs(t, s)
+			for _, id := range logged {
+				if !slices.Contains(got, id) {
+					t.Errorf("acknowledged delivery %s lost; queued: %v", id, got)
+				}
+			}
+			if len(got) != len(logged)+1 {
+				t.Errorf("queued %d deliveries, want %d (one applied before, %d replayed)", len(got), len(logged)+1, len(logged))
+			}
+			// Their keys are remembered.
+			d := delivery("note")
+			d.Key = "k2"
+			if rc, err := s.Enqueue(ctx(t), d); err != nil || !rc.Duplicate || rc.ID != logged[1] {
+				t.Errorf("replayed key: %+v, %v; want duplicate of %s", rc, err, logged[1])
+			}
+			// The log starts over, past the old generation.
+			if g := walGen(t, path+walSuffix); g <= gen {
+				t.Errorf("generation %d after replay, want > %d", g, gen)
+			}
+		})
+	}
+}
+
+// TestWALReplayStopsAtBadChecksum: a record whose bytes changed on disk
+// ends the log; what follows it is ignored, what precedes it is kept.
+func TestWALReplayStopsAtBadChecksum(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	logged := crashedLog(t, path, Options{}, nil, []string{"a", "b", "c"})
+	walPath := path + walSuffix
+	b, err := os.ReadFile(walPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Find the second logged record and flip a byte of its payload.
+	var starts []int
+	p := walHeaderSize
+	// The file holds first the record applied before the crash, then the
+	// three logged ones.
+	for p < len(b) {
+		starts = append(starts, p)
+		p += walRecordHead + int(binary.LittleEndian.Uint32(b[p:]))
+	}
+	if len(starts) != 4 {
+		t.Fatalf("found %d records, want 4", len(starts))
+	}
+	b[starts[3]-2] ^= 0x20 // inside the envelope, which replay does not parse
+	if err := os.WriteFile(walPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path, Options{})
+	got := listIDs(t, s)
+	if !slices.Contains(got, logged[0]) {
+		t.Errorf("record before the damaged one lost: %v", got)
+	}
+	for _, id := range logged[1:] {
+		if slices.Contains(got, id) {
+			t.Errorf("record %s at or after the damaged one was replayed", id)
+		}
+	}
+}
+
+// TestWALReplayIsExact: replay starts at the applied position, so a
+// record applied before the crash is not applied again, even when its
+// delivery was deleted since (retention): it would come back otherwise.
+func TestWALReplayIsExact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	var gone string
+	logged := crashedLog(t, path, Options{RetainFor: time.Nanosecond}, func(s *Store) {
+		gone = mustEnqueue(t, s, delivery("push"))
+		mustClaim(t, s)
+		if err := s.Finish(ctx(t), gone, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // past the retention of 1ns
+		if sw, err := s.Sweep(ctx(t)); err != nil || sw.Deliveries != 1 {
+			t.Fatalf("sweep: %+v, %v", sw, err)
+		}
+	}, []string{"x", "y"})
+
+	s := open(t, path, Options{})
+	if _, err := s.Get(ctx(t), gone); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("deleted delivery after replay: %v, want ErrNotFound", err)
+	}
+	for _, id := range logged {
+		if got := mustGet(t, s, id); got.Envelope.Kind != "note" || got.Status != queue.StatusQueued {
+			t.Errorf("replayed %s: kind %q status %s", id, got.Envelope.Kind, got.Status)
+		}
+	}
+	if n := len(listIDs(t, s)); n != len(logged) {
+		t.Errorf("%d queued, want %d", n, len(logged))
+	}
+}
+
+// TestWALRotation: once everything logged is in bbolt and the log passed
+// its size limit, it starts over; nothing is lost across rotations and a
+// reopen.
+func TestWALRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := open(t, path, Options{})
+	s.wal.rotateAt = 4 << 10
+	first := walGen(t, path+walSuffix)
+	var want []string
+	for i := range 60 {
+		d := delivery("note")
+		d.Key = fmt.Sprint("key-", i)
+		want = append(want, mustEnqueue(t, s, d))
+		settled(t, s) // everything in bbolt: the next write may rotate
+	}
+	if g := walGen(t, path+walSuffix); g <= first+2 {
+		t.Errorf("generation %d after 60 enqueues, want more than %d: the log never started over", g, first+2)
+	}
+	fi, err := os.Stat(path + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 16<<10 {
+		t.Errorf("log is %d bytes; rotation at 4 KiB should keep it small", fi.Size())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	got := listIDs(t, s)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("after rotations and reopen: %d queued, want %d", len(got), len(want))
+	}
+	for i := range 60 {
+		d := delivery("note")
+		d.Key = fmt.Sprint("key-", i)
+		if rc, err := s.Enqueue(ctx(t), d); err != nil || !rc.Duplicate {
+			t.Fatalf("key-%d forgotten: %+v, %v", i, rc, err)
+		}
+	}
+}
+
+// TestWALDedupeRace: many concurrent enqueues of a few keys, while the
+// mover moves earlier batches into bbolt: each key is stored exactly once
+// and every duplicate names the stored delivery.
+func TestWALDedupeRace(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
+	const keys, senders, rounds = 8, 32, 20
+	for round := range rounds {
+		var mu sync.Mutex
+		stored := map[string][]string{} // key -> ids stored
+		named := map[string][]string{}  // key -> ids in duplicate answers
+		var wg sync.WaitGroup
+		for i := range senders {
+			wg.Go(func() {
+				key := fmt.Sprintf("r%d-k%d", round, i%keys)
+				d := delivery("note")
+				d.Key = key
+				rc, err := s.Enqueue(ctx(t), d)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if rc.Duplicate {
+					named[key] = append(named[key], rc.ID)
+				} else {
+					stored[key] = append(stored[key], rc.ID)
+				}
+			})
+		}
+		wg.Wait()
+		for k := range keys {
+			key := fmt.Sprintf("r%d-k%d", round, k)
+			if len(stored[key]) != 1 {
+				t.Fatalf("key %s stored %d times", key, len(stored[key]))
+			}
+			for _, id := range named[key] {
+				if id != stored[key][0] {
+					t.Fatalf("duplicate of %s names %s, want %s", key, id, stored[key][0])
+				}
+			}
+		}
+	}
+}
+
+// TestWALDuplicateID: a preset id already logged or stored is refused.
+func TestWALDuplicateID(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ok, refused int
+	for range 16 {
+		wg.Go(func() {
+			_, err := s.Enqueue(ctx(t), &queue.Delivery{ID: "same"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrDuplicateID):
+				refused++
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 1 || refused != 15 {
+		t.Errorf("%d stored, %d refused; want 1 and 15", ok, refused)
+	}
+}
+
+// TestWALPositionIsRecorded: the applied position moves with the records,
+// in the same transaction.
+func TestWALPositionIsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := open(t, path, Options{})
+	mustEnqueue(t, s, delivery("note"))
+	settled(t, s)
+	var pos walPos
+	if err := s.db.View(func(tx *bolt.Tx) error { pos = appliedPos(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if pos.gen != s.wal.gen || pos.off != s.wal.end {
+		t.Errorf("applied position %+v, log at generation %d offset %d", pos, s.wal.gen, s.wal.end)
+	}
+}
