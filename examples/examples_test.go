@@ -31,6 +31,10 @@ var names = []string{"labeler", "packit", "retest"}
 // not bundled.
 var programs = []string{"embed"}
 
+// deployment are folders of deployment files (a systemd unit), checked by
+// their own tests.
+var deployment = []string{"systemd"}
+
 // TestExamplesFolders checks that the list above is every example.
 func TestExamplesFolders(t *testing.T) {
 	var found []string
@@ -43,7 +47,7 @@ func TestExamplesFolders(t *testing.T) {
 			found = append(found, e.Name())
 		}
 	}
-	want := append(slices.Clone(names), programs...)
+	want := append(append(slices.Clone(names), programs...), deployment...)
 	sort.Strings(want)
 	if !reflect.DeepEqual(found, want) {
 		t.Fatalf("example folders = %v, want %v (update names or programs)", found, want)

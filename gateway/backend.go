@@ -60,6 +60,10 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 		if err != nil {
 			return nil, fmt.Errorf("open nats queue: %w", err)
 		}
+		if max := s.MaxPayload(); int64(cfg.Server.MaxBodyBytes) > max {
+			log.Warn("server.max_body_bytes is larger than the NATS servers' max_payload: larger deliveries are answered 503",
+				"max_body_bytes", int64(cfg.Server.MaxBodyBytes), "nats_max_payload", max)
+		}
 		return s, nil
 	case "local", "":
 		s, err := local.Open(q.Path, local.Options{

@@ -88,6 +88,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error)
 		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
 		Logger:       log,
 		Metrics:      metrics,
+
+		TrustedProxies: cfg.Server.TrustedProxies,
 	})
 	if cfg.Admin.Token.IsSet() {
 		if cfg.Admin.Listen == "" {

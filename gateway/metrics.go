@@ -88,7 +88,7 @@ func NewMetrics() *Metrics {
 	m.dedupeHits = counter("hookgate_dedupe_hits_total",
 		"Deliveries answered as duplicates of one stored earlier (same Idempotency-Key or webhook-id).").WithLabelValues()
 	m.ruleMatches = counter("hookgate_rule_matches_total",
-		"Rules whose condition matched an event and that ran or were skipped (a rule already final for a delivery is not counted again on its retries).",
+		"Rules whose condition matched an event and that ran or were skipped (bot or system note, edited note, access denied); a rule already final for a delivery is not counted again on its retries.",
 		"rule")
 	m.pluginRuns = counter("hookgate_plugin_runs_total",
 		"Plugin runs by plugin and outcome (ok, error, retry, dead).", "plugin", "outcome")

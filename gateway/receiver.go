@@ -48,6 +48,9 @@ type ReceiverOptions struct {
 	Now    func() time.Time
 	// Metrics counts every answer and serves GET /metrics; nil means none.
 	Metrics *Metrics
+	// TrustedProxies are IPs or CIDRs of reverse proxies: for their
+	// connections the client address logged is the X-Forwarded-For one.
+	TrustedProxies []string
 }
 
 // keptHeaders are the request headers stored with each delivery. The token
@@ -76,12 +79,21 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 	if o.EnqueueTimeout <= 0 {
 		o.EnqueueTimeout = 8 * time.Second
 	}
+	proxyHeader := ""
+	if len(o.TrustedProxies) > 0 {
+		proxyHeader = fiber.HeaderXForwardedFor
+	}
 	app := fiber.New(fiber.Config{
-		BodyLimit:             o.MaxBodyBytes,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		IdleTimeout:           o.IdleTimeout,
-		DisableStartupMessage: true,
+		// X-Forwarded-For is believed only from the trusted proxies.
+		EnableTrustedProxyCheck: len(o.TrustedProxies) > 0,
+		TrustedProxies:          o.TrustedProxies,
+		ProxyHeader:             proxyHeader,
+		EnableIPValidation:      true,
+		BodyLimit:               o.MaxBodyBytes,
+		ReadTimeout:             o.ReadTimeout,
+		WriteTimeout:            o.WriteTimeout,
+		IdleTimeout:             o.IdleTimeout,
+		DisableStartupMessage:   true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge && c.Path() == "/hooks/gitlab" {

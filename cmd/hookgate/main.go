@@ -22,6 +22,10 @@ Usage:
                                         create or update the project's webhook with a fresh secret
   hookgate secret rotate|list|remove [--config FILE] [group/project]
                                         rotate (--grace 24h), list or forget enrolled secrets
+  hookgate deliveries [--status failed] [--project P] [--kind K] [--rule R] [--limit N] [--json]
+                                        list recent deliveries from the running gateway's admin API
+  hookgate deliveries show ID [--json]  one delivery: envelope, rule outcomes, plugin logs, API calls
+  hookgate replay ID [--rule NAME]      run a finished delivery again (every rule, or one)
   hookgate version                      print version and build information
 `
 
@@ -48,6 +52,10 @@ func run(args []string) int {
 		return enrollCmd(rest)
 	case "secret", "secrets":
 		return secretCmd(rest)
+	case "deliveries", "delivery":
+		return deliveries(rest, os.Stdout, os.Stderr)
+	case "replay":
+		return replay(rest, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
 		return version()
 	case "help", "--help", "-h":

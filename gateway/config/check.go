@@ -110,6 +110,11 @@ func (d *decoder) checkServer(s *Server) {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		d.errorf(p("server", "listen"), true, "invalid server.listen %q: want host:port", s.Listen)
 	}
+	for _, tp := range s.TrustedProxies {
+		if _, _, err := net.ParseCIDR(tp); err != nil && net.ParseIP(tp) == nil {
+			d.errorf(p("server", "trusted_proxies"), true, "server.trusted_proxies: %q is not an IP address or CIDR", tp)
+		}
+	}
 	if s.MaxBodyBytes <= 0 {
 		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive")
 	}

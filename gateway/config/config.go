@@ -44,6 +44,11 @@ type Server struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// PublicURL is where GitLab reaches this gateway (used by enrolment).
 	PublicURL string `toml:"public_url"`
+	// TrustedProxies are the IPs or CIDRs of reverse proxies in front of
+	// the receiver. For a connection from one of them, the client address
+	// (logged for refused deliveries) is taken from X-Forwarded-For.
+	// Default none: the header is ignored.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // GitLab is one GitLab instance served.

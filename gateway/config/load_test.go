@@ -399,6 +399,7 @@ func TestSampleCommentedKeys(t *testing.T) {
 	t.Setenv("HOOKGATE_GITLAB_TOKEN", "glpat-xyz")
 	t.Setenv("HOOKGATE_WEBHOOK_SECRET", "hook-secret")
 	t.Setenv("HOOKGATE_SIGNING_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	t.Setenv("HOOKGATE_ADMIN_TOKEN", "admin-token")
 	path := writeConfig(t, b.String())
 	cfg, err := Load(path)
 	if err != nil {

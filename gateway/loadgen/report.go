@@ -46,6 +46,8 @@ type Result struct {
 	Pipeline *Pipeline `json:"pipeline,omitempty"`
 	// MaxRSS is the largest resident memory seen (bytes); 0 when unknown.
 	MaxRSS int64 `json:"max_rss_bytes,omitempty"`
+	// Machine is the machine's load during the load phase.
+	Machine Machine `json:"machine"`
 }
 
 // Report is a gateway run and, when measured in the same invocation, the
@@ -194,6 +196,9 @@ func (res *Result) Print(w io.Writer) {
 	if res.MaxRSS > 0 {
 		fmt.Fprintf(w, "  rss        max %.1f MiB\n", float64(res.MaxRSS)/(1<<20))
 	}
+	if m := res.Machine; m.CPUs > 0 {
+		fmt.Fprintf(w, "  machine    load %.2f at start, CPUs %.0f%% busy (%d CPUs, every process)\n", m.Load1, 100*m.Busy, m.CPUs)
+	}
 	p := res.Pipeline
 	if p == nil {
 		return
@@ -218,7 +223,7 @@ func (res *Result) Print(w io.Writer) {
 	}
 	if len(p.Samples) > 0 {
 		var b strings.Builder
-		for _, s := range p.Samples {
+		for _, s := range thin(p.Samples, 24) {
 			mark := ""
 			if s.AtLeast {
 				mark = "+"
@@ -227,6 +232,18 @@ func (res *Result) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  backlog   %s\n", b.String())
 	}
+}
+
+// thin keeps at most n samples, evenly spread, the last one included.
+func thin(s []Sample, n int) []Sample {
+	if len(s) <= n {
+		return s
+	}
+	out := make([]Sample, 0, n)
+	for i := range n {
+		out = append(out, s[(i+1)*len(s)/n-1])
+	}
+	return out
 }
 
 // ms formats a duration in milliseconds with 3 decimals.

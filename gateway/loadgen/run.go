@@ -157,6 +157,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	workers := make([]*worker, o.Conns)
 	var wg sync.WaitGroup
+	machine := probeMachine()
 	start := time.Now()
 	for i := range workers {
 		w := &worker{statuses: map[string]uint64{}}
@@ -174,7 +175,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	r := &Result{Name: o.Name, URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Statuses: map[string]uint64{}}
+	r := &Result{Name: o.Name, URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Statuses: map[string]uint64{},
+		Machine: machine.done()}
 	var lat Histogram
 	for _, w := range workers {
 		lat.Merge(&w.lat)

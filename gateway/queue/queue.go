@@ -2,9 +2,10 @@
 // workers, and the delivery log that records what became of every event.
 //
 // The types here are shared by every backend; the backends live in
-// sub-packages (local: an embedded store). Consumers (receiver, workers,
-// admin API) declare the small interfaces they need; Backend is the whole
-// set a backend must provide, used where one is opened from config.
+// sub-packages (local: an embedded store; natsq: NATS JetStream, shared by
+// several replicas). Consumers (receiver, workers, admin API) declare the
+// small interfaces they need; Backend is the whole set a backend must
+// provide, used where one is opened from config.
 package queue
 
 import (

@@ -21,12 +21,12 @@ const (
 // which deliveries are logged but not yet in bbolt. Guarded by mu.
 type ingest struct {
 	mu       sync.Mutex
-	room     *sync.Cond                // signalled when inflight bytes shrink
-	keys     map[string]pendingKey     // idempotency key -> logged delivery
-	ids      map[string]*walBatch      // delivery id -> its batch
-	inflight map[*walBatch]struct{}    // logged batches not yet in bbolt
-	bytes    int64                     // their size
-	gaveUp   bool                      // a move failed during Close: later ones must not land either
+	room     *sync.Cond             // signalled when inflight bytes shrink
+	keys     map[string]pendingKey  // idempotency key -> logged delivery
+	ids      map[string]*walBatch   // delivery id -> its batch
+	inflight map[*walBatch]struct{} // logged batches not yet in bbolt
+	bytes    int64                  // their size
+	gaveUp   bool                   // a move failed during Close: later ones must not land either
 
 	reqs      chan *enqueueOp // to the log writer
 	walDone   chan struct{}   // closed when the log writer returns

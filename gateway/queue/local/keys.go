@@ -36,7 +36,14 @@ var allBuckets = [][]byte{
 }
 
 // formatVersion is stored under meta/version; Open refuses other versions.
-const formatVersion = "1"
+// Version 2 stores envelopes as fields JSON + raw payload, S2-compressed
+// (see codec.go) and keeps the ingest log position in meta; Open upgrades
+// a version 1 file in place (its JSON envelopes stay readable), so an older
+// hookgate refuses the file rather than misreading it.
+const (
+	formatVersion   = "2"
+	formatVersionV1 = "1"
+)
 
 // nanos is t as unsigned big-endian-sortable unix nanoseconds; the zero
 // time and times before 1970 sort first as 0.

@@ -273,6 +273,10 @@ func (s *Store) init() error {
 			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
 				return fmt.Errorf("write version: %w", err)
 			}
+		case string(v) == formatVersionV1:
+			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
+				return fmt.Errorf("upgrade version: %w", err)
+			}
 		case string(v) != formatVersion:
 			return fmt.Errorf("unsupported store format %q (want %q)", v, formatVersion)
 		}

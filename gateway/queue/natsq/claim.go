@@ -111,16 +111,16 @@ func (s *Store) take(ctx context.Context, m jetstream.Msg) (*queue.Delivery, err
 			return nil, nil // our own run: in-progress acks came late
 		}
 		now := s.now()
-		if r.Status == queue.StatusQueued && r.NotBefore.After(now) {
-			_ = m.NakWithDelay(r.NotBefore.Sub(now))
-			return nil, nil
-		}
 		reason, quarantined := "", false
 		if q := s.opts.QuarantineAfter; q > 0 && r.Attempts-r.Finished >= q {
 			reason = fmt.Sprintf("quarantined: %d runs did not finish", r.Attempts-r.Finished)
 			quarantined = true
 		} else if int(md.NumDelivered) >= s.opts.maxDeliver() {
+			// JetStream delivers it no more: run it now or never.
 			reason = fmt.Sprintf("delivery limit reached: %d deliveries", md.NumDelivered)
+		} else if r.Status == queue.StatusQueued && r.NotBefore.After(now) {
+			_ = m.NakWithDelay(r.NotBefore.Sub(now))
+			return nil, nil
 		}
 		if reason != "" {
 			err := s.kill(ctx, m, r, rev, reason)

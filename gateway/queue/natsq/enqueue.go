@@ -24,6 +24,11 @@ const (
 // ID is already stored (under another or no idempotency key).
 var ErrDuplicateID = errors.New("natsq: delivery id already stored")
 
+// ErrTooLarge is returned (wrapped) by Enqueue for a delivery whose
+// envelope does not fit in one NATS message (the servers' max_payload,
+// 1 MiB unless configured; see docs/scaling.md).
+var ErrTooLarge = errors.New("natsq: delivery larger than the NATS servers' max_payload")
+
 // ErrInvalid is returned (wrapped) for input the store cannot accept: a nil
 // delivery, an ID or key over its limit, an unknown report status.
 var ErrInvalid = errors.New("natsq: invalid input")
@@ -169,6 +174,9 @@ func (s *Store) store(ctx context.Context, r *record, d *queue.Delivery) error {
 	if err != nil {
 		return err
 	}
+	if limit := s.MaxPayload() - payloadHeadroom; int64(len(env)) > limit {
+		return fmt.Errorf("%w: envelope of %d bytes, limit %d", ErrTooLarge, len(env), limit)
+	}
 	tok := token(r.ID)
 	var wg sync.WaitGroup
 	var recErr, envErr error
@@ -193,6 +201,15 @@ func (s *Store) store(ctx context.Context, r *record, d *queue.Delivery) error {
 	}
 	return s.publish(ctx, r)
 }
+
+// payloadHeadroom is kept free of a message's max_payload for the
+// subject and headers JetStream adds.
+const payloadHeadroom = 4096
+
+// MaxPayload is the largest message the connected NATS servers accept. An
+// envelope (the webhook body plus its normalized fields) must fit in it,
+// less a few KiB.
+func (s *Store) MaxPayload() int64 { return s.nc.MaxPayload() }
 
 // publish puts the message that runs r on the queue.
 func (s *Store) publish(ctx context.Context, r *record) error {

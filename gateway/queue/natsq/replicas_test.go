@@ -429,3 +429,48 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
+
+func TestTooLarge(t *testing.T) {
+	a, _ := pair(t, Options{})
+	d := delivery("push")
+	d.Envelope.Payload = []byte(`{"x":"` + strings.Repeat("y", int(a.MaxPayload())) + `"}`)
+	if _, err := a.Enqueue(ctx(t), d); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized enqueue: %v, want ErrTooLarge", err)
+	}
+	if _, err := a.Get(ctx(t), d.ID); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("oversized delivery stored: %v", err)
+	}
+	d = delivery("push")
+	d.Envelope.Payload = []byte(`{"x":"` + strings.Repeat("y", 2<<20) + `"}`) // over NATS's default 1 MiB
+	if _, err := a.Enqueue(ctx(t), d); err != nil {
+		t.Fatalf("2 MiB enqueue on an 8 MiB server: %v", err)
+	}
+	if got := mustClaim(t, a); len(got.Envelope.Payload) != len(d.Envelope.Payload) {
+		t.Errorf("payload of %d bytes came back as %d", len(d.Envelope.Payload), len(got.Envelope.Payload))
+	}
+}
+
+// TestDeliveryLimit: a message JetStream will not deliver again (its
+// MaxDeliver reached) is dead-lettered rather than left stuck.
+func TestDeliveryLimit(t *testing.T) {
+	a, _ := pair(t, Options{MaxAttempts: 1, QuarantineAfter: -1})
+	limit := a.opts.maxDeliver()
+	id := mustEnqueue(t, a, delivery("note")).ID
+	for run := 1; run < limit; run++ {
+		d := mustClaim(t, a)
+		if d.ID != id || d.Attempts != run {
+			t.Fatalf("run %d: claimed %s attempts %d", run, d.ID, d.Attempts)
+		}
+		if err := a.held.take(id).Nak(); err != nil { // the run vanished, as in a crash
+			t.Fatal(err)
+		}
+	}
+	nothingFor(t, a, 300*time.Millisecond)
+	got, err := a.Get(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != queue.StatusDead || got.Error != fmt.Sprintf("delivery limit reached: %d deliveries", limit) {
+		t.Errorf("status %s, error %q", got.Status, got.Error)
+	}
+}

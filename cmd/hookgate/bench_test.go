@@ -1,0 +1,50 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchCommand runs `hookgate bench --self --floors` briefly and reads
+// its JSON report; timings are not checked, only that it measured.
+func TestBenchCommand(t *testing.T) {
+	r := hookgate(t, t.TempDir(), "bench", "--self", "--floors", "--requests", "200", "--conns", "4",
+		"--poll", "50ms", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	type run struct {
+		Sent     uint64            `json:"sent"`
+		Statuses map[string]uint64 `json:"statuses"`
+		Pipeline *struct {
+			Source string `json:"source"`
+		} `json:"pipeline"`
+	}
+	var rep struct {
+		Gateway run `json:"gateway"`
+		Durable run `json:"durable_floor"`
+		Bare    run `json:"bare_floor"`
+		Checks  []struct {
+			Name string `json:"name"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, r.stdout)
+	}
+	if rep.Gateway.Sent != 200 || rep.Gateway.Statuses["202 queued"] != 200 || rep.Durable.Sent != 200 || rep.Bare.Sent != 200 {
+		t.Errorf("report: %+v", rep)
+	}
+	if rep.Gateway.Pipeline == nil || len(rep.Checks) == 0 {
+		t.Errorf("pipeline %+v, checks %+v", rep.Gateway.Pipeline, rep.Checks)
+	}
+	for _, args := range [][]string{
+		{"bench"},
+		{"bench", "--self", "--target", "http://127.0.0.1:1"},
+		{"bench", "--target", "http://192.0.2.1:80", "--requests", "1"},
+	} {
+		if r := hookgate(t, t.TempDir(), args...); r.code == 0 || r.stderr == "" {
+			t.Errorf("%s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
