@@ -43,7 +43,7 @@ backend = "nats"
 url = [%q]
 stream = %q
 subject = %q
-ack_wait = "3s"
+ack_wait = "5s"
 path = "data/hookgate.db"
 [[secret]]
 project = "*"
@@ -165,7 +165,7 @@ func TestReplicasShareWorkAndSurviveKill(t *testing.T) {
 	// claims nothing.
 	store, err := natsq.Open(t.Context(), natsq.Options{
 		URLs: []string{srv.URL}, Stream: scaleStream, Subject: scaleSubject,
-		AckWait: 3 * time.Second, SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AckWait: 5 * time.Second, SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
