@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,7 +69,7 @@ type chaos struct {
 	note   func(key string) string // the note sent with a key; default "/work KEY"
 	pace   time.Duration           // pause of each client after each acked key
 	// limitKB, when set, caps the process's address space (ulimit -v)
-	// instead of process.start's 3 GB.
+	// instead of process.start's 3 GB; negative: no cap.
 	limitKB int
 	starts  int // processes started so far; logs are hookgate-<n>.log
 
@@ -117,6 +120,15 @@ format = "json"
 			c.p.kill()
 		}
 		if t.Failed() && c.starts > 0 {
+			for n := 1; n <= c.starts; n++ {
+				// A Go crash (not one of ours) shows where it began.
+				b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("hookgate-%d.log", n)))
+				for _, start := range []string{"\npanic: ", "\nfatal error: "} {
+					if i := bytes.Index(b, []byte(start)); i >= 0 {
+						t.Logf("start %d crashed:\n%s", n, b[i:min(len(b), i+3000)])
+					}
+				}
+			}
 			b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("hookgate-%d.log", c.starts)))
 			if len(b) > 4000 {
 				b = b[len(b)-4000:]
@@ -139,40 +151,75 @@ func (c *chaos) openStore() *local.Store {
 	return store
 }
 
+// procStatus reads VmSize and VmRSS (KiB) of a process.
+func procStatus(pid int) (vmSize, vmRSS int64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		for name, v := range map[string]*int64{"VmSize:": &vmSize, "VmRSS:": &vmRSS} {
+			if rest, ok := strings.CutPrefix(line, name); ok {
+				*v, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			}
+		}
+	}
+	return vmSize, vmRSS
+}
+
 // start starts the binary with a log file of its own.
 func (c *chaos) start() {
+	c.t.Helper()
+	if err := c.tryStart(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// errExitedAtStart: the process died before answering /healthz.
+var errExitedAtStart = errors.New("hookgate exited while starting")
+
+// tryStart is start, returning errExitedAtStart (wrapped) if the process
+// died before it answered, as a crash-looping one does under a supervisor.
+func (c *chaos) tryStart() error {
 	c.t.Helper()
 	c.starts++
 	f, err := os.Create(filepath.Join(c.dir, fmt.Sprintf("hookgate-%d.log", c.starts)))
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	c.t.Cleanup(func() { f.Close() })
-	c.p.logs = f
-	if c.limitKB == 0 {
-		c.p.start()
-		return
-	}
-	// process.start with another address-space cap.
 	p := c.p
-	p.cmd = exec.Command("bash", "-c", "ulimit -v "+strconv.Itoa(c.limitKB)+"; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
+	p.logs = f
+	// As process.start, with the cap of limitKB.
+	limit := "3000000"
+	switch {
+	case c.limitKB > 0:
+		limit = strconv.Itoa(c.limitKB)
+	case c.limitKB < 0:
+		limit = "unlimited"
+	}
+	p.cmd = exec.Command("bash", "-c", "ulimit -v "+limit+"; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	p.exited = make(chan error, 1)
 	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(p.cmd, p.exited)
-	waitFor(c.t, 15*time.Second, func() bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
 		resp, err := http.Get(p.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return true
+			return nil
 		}
-		if !p.alive() {
-			c.t.Fatalf("hookgate exited while starting: %v", <-p.exited)
+		select {
+		case err := <-p.exited:
+			p.exited <- err // kept for alive and kill
+			return fmt.Errorf("%w: %v", errExitedAtStart, err)
+		default:
 		}
-		return false
-	})
+		if time.Now().After(deadline) {
+			return errors.New("hookgate did not start within 15s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // logRecords returns the JSON log records of the n-th start with message msg.
@@ -272,8 +319,18 @@ func (c *chaos) drive(ctx context.Context, keys []string, senders int, acks *ato
 	wg.Wait()
 }
 
-// count returns how many deliveries have status s (up to 1000).
-func (c *chaos) count(s queue.Status) int { return len(c.p.list(s)) }
+// count returns how many deliveries have status s: from the queue depth
+// metric, or the delivery log (up to 1000) if the metric is missing.
+func (c *chaos) count(s queue.Status) int {
+	if resp, err := http.Get(c.p.url + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if n := metricSum(string(b), `hookgate_queue_depth{status="`+string(s)+`"}`); n >= 0 {
+			return int(n)
+		}
+	}
+	return len(c.p.list(s))
+}
 
 // drained waits until nothing is queued or running.
 func (c *chaos) drained(d time.Duration) {
@@ -315,8 +372,9 @@ func keyRange(prefix string, n int) []string {
 // the run as finished, and the plugin's effect (its kv counter) is durable
 // before Finish. A delivery's extra runs are therefore runs that never
 // reached Finish: runs in flight when the process was killed. Each restart
-// logs how many deliveries it found running (those exact runs), which is
-// at most the worker count per kill.
+// logs how many deliveries it found running (those exact runs); the test
+// checks that they add up to the delivery log's unfinished runs and bound
+// the extra runs, per delivery and in all.
 func TestChaosKillAndTerm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, kills it under load")
@@ -326,6 +384,9 @@ func TestChaosKillAndTerm(t *testing.T) {
 		"rules/r.toml":       "[[rule]]\nname = \"record\"\non = [\"note\"]\nplugin = \"record\"\n",
 		"plugins/record.lua": chaosRecordPlugin,
 	})
+	// No address-space cap: the store of the full run maps a few hundred
+	// MB on top of the 1.7 GB the Go runtime reserves at rest.
+	c.limitKB = -1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin := time.Now()
@@ -357,14 +418,15 @@ func TestChaosKillAndTerm(t *testing.T) {
 	c.drained(2 * time.Minute)
 	phase1 := time.Since(begin)
 
-	inFlight := make([]int, size.kills) // runs in flight at each kill
+	// In flight at a kill: the deliveries the next start found running.
+	// That is each worker's current run, plus runs whose outcome was not
+	// recorded yet (a worker records it in the background, sharing the
+	// commit of its next claim), so it can exceed the worker count.
+	inFlight := make([]int, size.kills)
 	sumInFlight := 0
 	for k := range size.kills {
 		inFlight[k] = c.requeuedAtStart(k + 2)
 		sumInFlight += inFlight[k]
-		if inFlight[k] > chaosWorkers {
-			t.Errorf("kill %d: %d runs in flight, more than the %d workers", k+1, inFlight[k], chaosWorkers)
-		}
 	}
 
 	// Phase 2: SIGTERM under load. Running plugins finish, the backlog
@@ -390,6 +452,7 @@ func TestChaosKillAndTerm(t *testing.T) {
 	}
 	<-driven
 	c.drained(2 * time.Minute)
+	size1, rss := procStatus(c.p.cmd.Process.Pid)
 	c.term()
 
 	// Read the outcome straight from the store file.
@@ -448,8 +511,11 @@ func TestChaosKillAndTerm(t *testing.T) {
 	}
 	t.Logf("%d deliveries acked (%d answered \"duplicate\" on a retry after a kill), %d kills in %v; lost %d, not done %d",
 		len(c.acked), c.dups, size.kills, phase1.Round(time.Millisecond), lost, notDone)
-	t.Logf("runs in flight at each kill %v (sum %d, bound %d workers x %d kills = %d); processed twice: %d deliveries, %d extra runs",
-		inFlight, sumInFlight, chaosWorkers, size.kills, chaosWorkers*size.kills, twice, extraRuns)
+	t.Logf("runs in flight (claimed, outcome not recorded) at each kill %v, sum %d, with %d workers; processed twice: %d deliveries, %d extra runs (bound: %d)",
+		inFlight, sumInFlight, chaosWorkers, twice, extraRuns, sumInFlight)
+	if fi, err := os.Stat(filepath.Join(c.dir, "data", "hookgate.db")); err == nil {
+		t.Logf("at the end: store file %d MiB, process VmSize %d MiB, VmRSS %d MiB", fi.Size()>>20, size1>>10, rss>>10)
+	}
 	t.Logf("SIGTERM: %d queued at the stop, %d of %d processed after the restart, processed twice: %d",
 		backlog, afterTerm, size.termPhase, termTwice)
 }

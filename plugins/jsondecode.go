@@ -180,9 +180,9 @@ func (d *jsonDecoder) object() lua.LValue {
 	members := d.scratch[base:]
 	t := d.L.CreateTable(0, len(members)/2)
 	for i := 0; i < len(members); i += 2 {
-		if members[i+1] != lua.LNil {
-			t.RawSetString(string(members[i].(lua.LString)), members[i+1])
-		}
+		// A null member reads as absent; setting nil also drops an earlier
+		// member of the same name (the last one wins, as in encoding/json).
+		t.RawSetString(string(members[i].(lua.LString)), members[i+1])
 	}
 	clear(members)
 	d.scratch = d.scratch[:base]

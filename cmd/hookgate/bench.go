@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,9 +19,11 @@ func bench(args []string) int {
 	target := fs.String("target", "", "base URL of a running gateway on this machine, e.g. http://127.0.0.1:8080")
 	self := fs.Bool("self", false, "start a gateway in this process (with --config, or a generated one) and measure it")
 	cfgPath := fs.String("config", "", "with --self: the gateway's configuration (default: generated: one rule, one Lua plugin commenting in dry run)")
-	workers := fs.Int("workers", 0, "with --self and no --config: worker count (default: the config default)")
+	workers := fs.Int("workers", loadgen.DefaultBenchWorkers, "with --self and no --config: worker count")
+	ingestOnly := fs.Bool("ingest-only", false, "with --self: serve only the receiver and the store (no workers): durable ingest alone")
 	floors := fs.Bool("floors", false, "first run the same load against the bare and the durable floor, and print ratios")
 	conns := fs.Int("conns", 32, "concurrent keep-alive connections")
+	client := fs.String("client", loadgen.ClientFast, `HTTP client of the load generator: "fasthttp" (light) or "net/http"`)
 	duration := fs.Duration("duration", 10*time.Second, "length of each run (0: until --requests)")
 	requests := fs.Int("requests", 0, "stop each run after this many requests (0: until --duration)")
 	eventFile := fs.String("event", "", "delivery body to send (default: a 4 KB Note Hook on a merge request)")
@@ -45,6 +46,10 @@ func bench(args []string) int {
 		fmt.Fprintln(os.Stderr, "hookgate bench: give exactly one of --target URL or --self")
 		return 2
 	}
+	if *ingestOnly && !*self {
+		fmt.Fprintln(os.Stderr, "hookgate bench: --ingest-only needs --self")
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -61,7 +66,11 @@ func bench(args []string) int {
 	url := *target
 	rss := loadgen.ProcRSS(*pid)
 	if *self {
-		g, cleanup, err := startSelf(*cfgPath, *workers, *verbose)
+		if *cfgPath != "" && isSet(fs, "workers") {
+			fmt.Fprintln(os.Stderr, "hookgate bench: --workers only applies to the generated configuration")
+			return 2
+		}
+		g, cleanup, err := startSelf(*cfgPath, *workers, *verbose, *ingestOnly)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
 			return 1
@@ -89,17 +98,19 @@ func bench(args []string) int {
 		fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
 		return 1
 	}
-	follow, err := loadgen.Detect(ctx, url, *adminURL, *adminToken)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "hookgate bench: following the backlog: %v\n", err)
-		return 1
-	}
-	if follow == nil {
-		fmt.Fprintln(os.Stderr, "hookgate bench: /metrics has no queue gauge and no --admin-token was given: processing is not followed")
+	var follow loadgen.Follower
+	if !*ingestOnly {
+		if follow, err = loadgen.Detect(ctx, url, *adminURL, *adminToken); err != nil {
+			fmt.Fprintf(os.Stderr, "hookgate bench: following the backlog: %v\n", err)
+			return 1
+		}
+		if follow == nil {
+			fmt.Fprintln(os.Stderr, "hookgate bench: /metrics has no queue gauge and no --admin-token was given: processing is not followed")
+		}
 	}
 	plan := loadgen.Plan{
 		Load: loadgen.Options{
-			URL: url, Payload: payload, Conns: *conns, Duration: *duration, Requests: *requests,
+			URL: url, Payload: payload, Conns: *conns, Duration: *duration, Requests: *requests, Client: *client,
 			Follow: follow, PollEvery: *poll, Drain: *drain, RSS: rss,
 		},
 		Floors:   *floors,
@@ -131,9 +142,16 @@ func bench(args []string) int {
 	return 0
 }
 
-// startSelf starts the in-process gateway, on a generated configuration in
-// a temporary folder when cfgPath is empty.
-func startSelf(cfgPath string, workers int, verbose bool) (*loadgen.SelfGateway, func(), error) {
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// startSelf starts the in-process gateway (or only its ingest path), on a
+// generated configuration in a temporary folder when cfgPath is empty.
+func startSelf(cfgPath string, workers int, verbose, ingestOnly bool) (*loadgen.SelfGateway, func(), error) {
 	cleanup := func() {}
 	if cfgPath == "" {
 		dir, err := os.MkdirTemp("", "hookgate-bench-")
@@ -145,14 +163,16 @@ func startSelf(cfgPath string, workers int, verbose bool) (*loadgen.SelfGateway,
 			cleanup()
 			return nil, nil, err
 		}
-	} else if workers != 0 {
-		return nil, nil, errors.New("--workers only applies to the generated configuration")
 	}
 	var logw io.Writer = io.Discard
 	if verbose {
 		logw = os.Stderr
 	}
-	g, err := loadgen.StartGateway(cfgPath, logw)
+	start := loadgen.StartGateway
+	if ingestOnly {
+		start = loadgen.StartIngest
+	}
+	g, err := start(cfgPath, logw)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -54,7 +54,9 @@ func parseSigned(h Headers, now time.Time) *signed {
 			continue // another scheme, or not an HMAC-SHA256
 		}
 		var buf [sha256.Size + 2]byte // DecodedLen of 44 characters is 33
-		if n, err := base64.StdEncoding.Decode(buf[:], []byte(b64)); err != nil || n != sha256.Size {
+		// Strict: only the canonical encoding of a MAC is that MAC, as in
+		// the reference implementations, which compare encoded strings.
+		if n, err := base64.StdEncoding.Strict().Decode(buf[:], []byte(b64)); err != nil || n != sha256.Size {
 			continue
 		}
 		copy(s.sigs[s.n][:], buf[:sha256.Size])

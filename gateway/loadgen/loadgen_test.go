@@ -160,24 +160,31 @@ func TestRunCountsAddUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Conns: 4, Requests: 300})
-	if err != nil {
-		t.Fatal(err)
+	for _, client := range []string{ClientFast, ClientNetHTTP} {
+		t.Run(client, func(t *testing.T) {
+			res, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Conns: 4, Requests: 300, Client: client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sent != 300 || res.Errors != 0 {
+				t.Fatalf("sent %d errors %d (%s)", res.Sent, res.Errors, res.FirstError)
+			}
+			var sum uint64
+			for _, v := range res.Statuses {
+				sum += v
+			}
+			if sum != 300 || res.Statuses["401"] != 30 || res.Statuses["200 duplicate"] != 30 || res.Statuses["202 queued"] != 240 {
+				t.Errorf("statuses %v", res.Statuses)
+			}
+			if res.Accepted != 270 || res.Queued != 240 {
+				t.Errorf("accepted %d queued %d", res.Accepted, res.Queued)
+			}
+			if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
+				t.Errorf("latency %+v", res.Latency)
+			}
+		})
 	}
-	if res.Sent != 300 || res.Errors != 0 {
-		t.Fatalf("sent %d errors %d (%s)", res.Sent, res.Errors, res.FirstError)
-	}
-	var sum uint64
-	for _, v := range res.Statuses {
-		sum += v
-	}
-	if sum != 300 || res.Statuses["401"] != 30 || res.Statuses["200 duplicate"] != 30 || res.Statuses["202 queued"] != 240 {
-		t.Errorf("statuses %v", res.Statuses)
-	}
-	if res.Accepted != 270 || res.Queued != 240 {
-		t.Errorf("accepted %d queued %d", res.Accepted, res.Queued)
-	}
-	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
-		t.Errorf("latency %+v", res.Latency)
+	if _, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Requests: 1, Client: "curl"}); err == nil {
+		t.Error("unknown client accepted")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Machine is what the rest of the machine was doing during a run: on a
@@ -16,6 +18,11 @@ type Machine struct {
 	Busy float64 `json:"cpu_busy"`
 	// CPUs is the number of CPUs counted.
 	CPUs int `json:"cpus"`
+	// ProcessCPU is the CPU time (user + system) this process used during
+	// the run: the load generator, and an in-process server (floor or
+	// --self gateway). Unlike rates, it hardly depends on what other
+	// processes do.
+	ProcessCPU time.Duration `json:"process_cpu_ns"`
 }
 
 // cpuTimes is the total and idle jiffies of all CPUs, from /proc/stat.
@@ -73,15 +80,25 @@ type machineProbe struct {
 	start cpuTimes
 	ok    bool
 	load1 float64
+	proc  time.Duration
 }
 
 func probeMachine() machineProbe {
 	t, ok := readCPU()
-	return machineProbe{start: t, ok: ok, load1: readLoad1()}
+	return machineProbe{start: t, ok: ok, load1: readLoad1(), proc: processCPU()}
+}
+
+// processCPU is this process's user + system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (p machineProbe) done() Machine {
-	m := Machine{Load1: p.load1}
+	m := Machine{Load1: p.load1, ProcessCPU: processCPU() - p.proc}
 	end, ok := readCPU()
 	if !ok || !p.ok || end.total <= p.start.total {
 		return m

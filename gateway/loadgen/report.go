@@ -199,6 +199,10 @@ func (res *Result) Print(w io.Writer) {
 	if m := res.Machine; m.CPUs > 0 {
 		fmt.Fprintf(w, "  machine    load %.2f at start, CPUs %.0f%% busy (%d CPUs, every process)\n", m.Load1, 100*m.Busy, m.CPUs)
 	}
+	if m := res.Machine; m.ProcessCPU > 0 && res.Sent > 0 {
+		fmt.Fprintf(w, "  this process used %.2f CPUs: %.1f µs CPU per request (load generator included)\n",
+			m.ProcessCPU.Seconds()/res.Elapsed.Seconds(), float64(m.ProcessCPU.Microseconds())/float64(res.Sent))
+	}
 	p := res.Pipeline
 	if p == nil {
 		return

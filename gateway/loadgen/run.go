@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +35,9 @@ type Options struct {
 	Requests int
 	// Timeout bounds one request. Default 10s (GitLab's own limit).
 	Timeout time.Duration
+	// Client is the HTTP client implementation: ClientFast (default) or
+	// ClientNetHTTP.
+	Client string
 	// Follow, when set, is polled every PollEvery (default 1s) during the
 	// run, then until the backlog is empty or Drain (default 30s) has
 	// passed, to measure end-to-end processing and the backlog.
@@ -72,6 +73,13 @@ func (o *Options) defaults() error {
 	if o.Name == "" {
 		o.Name = "target"
 	}
+	switch o.Client {
+	case "":
+		o.Client = ClientFast
+	case ClientFast, ClientNetHTTP:
+	default:
+		return fmt.Errorf("loadgen: unknown client %q (want %q or %q)", o.Client, ClientFast, ClientNetHTTP)
+	}
 	return nil
 }
 
@@ -93,24 +101,6 @@ func checkLoopback(rawURL string) error {
 		return fmt.Errorf("loadgen: target %q is not a loopback address", rawURL)
 	}
 	return nil
-}
-
-// newClient is an HTTP client keeping exactly conns connections open to
-// one host.
-func newClient(conns int, timeout time.Duration) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil, // loopback only; never through a proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-		WriteBufferSize:     16 << 10,
-		ReadBufferSize:      4 << 10,
-	}
-	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
 // runTag is a random prefix of the Idempotency-Keys of one run.
@@ -139,9 +129,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	client := newClient(o.Conns, o.Timeout)
-	defer client.CloseIdleConnections()
 	url := strings.TrimSuffix(o.URL, "/") + HookPath
+	newSender := func() sender { return newNetHTTP(url, o) }
+	if o.Client == ClientFast {
+		hc := newHostClient(url, o)
+		defer hc.CloseIdleConnections()
+		newSender = func() sender { return newFast(hc, url, o) }
+	}
 	tag := runTag()
 
 	loadCtx := ctx
@@ -162,13 +156,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for i := range workers {
 		w := &worker{statuses: map[string]uint64{}}
 		workers[i] = w
+		snd := newSender()
 		wg.Go(func() {
+			defer snd.close()
 			for loadCtx.Err() == nil {
 				n := seq.Add(1)
 				if o.Requests > 0 && n > uint64(o.Requests) {
 					return
 				}
-				w.fire(loadCtx, client, url, o.Payload, tag, n, &queued)
+				w.fire(loadCtx, snd, o.Payload.headers(tag, n, time.Now()), &queued)
 			}
 		})
 	}
@@ -202,31 +198,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return r, nil
 }
 
-// fire sends request n and records its answer.
-func (w *worker) fire(ctx context.Context, c *http.Client, url string, p *Payload, tag string, n uint64, queued *atomic.Uint64) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(p.Body))
-	if err != nil {
-		w.fail(err)
-		return
-	}
-	for _, h := range p.headers(tag, n, time.Now()) {
-		req.Header[h.name] = []string{h.value} // canonical or not, sent as given
-	}
+// fire sends one request and records its answer.
+func (w *worker) fire(ctx context.Context, snd sender, h []header, queued *atomic.Uint64) {
 	t0 := time.Now()
-	resp, err := c.Do(req)
+	code, body, err := snd.send(ctx, h)
+	if ctx.Err() != nil {
+		return // the run ended while this request was in flight: not counted
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return // the run ended while this request was in flight: not counted
-		}
 		w.fail(err)
 		return
 	}
-	var buf [512]byte
-	nr, _ := io.ReadFull(resp.Body, buf[:])
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	w.lat.Record(time.Since(t0))
-	key := statusKey(resp.StatusCode, buf[:nr])
+	key := statusKey(code, body)
 	w.statuses[key]++
 	if key == "202 queued" {
 		queued.Add(1)

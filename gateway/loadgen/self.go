@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/gateway/auth"
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/gateway/queue/local"
 )
 
 // SelfGateway is a hookgate gateway served by this process on a loopback
@@ -27,7 +29,7 @@ type SelfGateway struct {
 	// delivery; AdminToken is the admin API's ("" when it is off).
 	Token, SigningKey, AdminToken string
 
-	cancel context.CancelFunc
+	cancel func()
 	done   chan error
 }
 
@@ -50,12 +52,19 @@ end
 	// DefaultNote is the note text sent by default; the generated rule
 	// matches it.
 	DefaultNote = "/packit build"
+	// DefaultBenchWorkers is the worker count of the generated
+	// configuration. Each run waits for two fsynced commits (the claim,
+	// and the finish shared with the next claim), so processing
+	// throughput grows with concurrency, not CPU: 4 workers (hookgate's
+	// default) process about a thousand events a second, 64 keep up with
+	// ingest (docs/performance.md).
+	DefaultBenchWorkers = 64
 )
 
 // WriteBenchConfig writes a configuration for measuring into dir: a
 // generated webhook token and admin token, the queue under dir/data, one
 // rule and one Lua plugin calling gitlab.comment in dry run, workers
-// workers (default when 0), warn-level logs. It returns the config file.
+// workers (the config default when 0), warn-level logs. It returns the config file.
 func WriteBenchConfig(dir string, workers int) (string, error) {
 	files := map[string]string{
 		"rules/bench.toml":    benchRule,
@@ -137,6 +146,62 @@ func StartGateway(cfgPath string, logw io.Writer) (*SelfGateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- g.Serve(ctx, ln) }()
+	if err := waitHealthy(s.URL, 10*time.Second); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartIngest serves only the ingest path of the configuration at cfgPath
+// on a loopback port: the receiver (verify, normalize, dedupe) in front of
+// the local store (ingest log, mover into bbolt), with no workers, so what
+// is measured is durable ingest alone. Every [[secret]] applies; enrolled
+// secrets are not read. The process log goes to logw.
+func StartIngest(cfgPath string, logw io.Writer) (*SelfGateway, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: gateway config: %w", err)
+	}
+	if cfg.Queue.Backend != "local" {
+		return nil, fmt.Errorf("loadgen: ingest only: queue backend %q is not the local store", cfg.Queue.Backend)
+	}
+	log := gateway.NewLogger(cfg.Log, logw)
+	verifier, err := auth.New(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: ingest only: %w", err)
+	}
+	store, err := local.Open(cfg.Queue.Path, local.Options{
+		DedupeWindow: time.Duration(cfg.Queue.DedupeWindow), RetainFor: time.Duration(cfg.Queue.RetainFor),
+		RetainCount: cfg.Queue.RetainCount, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: ingest only: %w", err)
+	}
+	app := gateway.NewReceiver(gateway.ReceiverOptions{
+		Queue: store, Verifier: verifier, Logger: log,
+		MaxBodyBytes: int(cfg.Server.MaxBodyBytes),
+		ReadTimeout:  time.Duration(cfg.Server.ReadTimeout),
+		WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
+		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("loadgen: ingest only: %w", err)
+	}
+	s := &SelfGateway{URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	if len(cfg.Secret) > 0 {
+		s.Token = cfg.Secret[0].Token.Value()
+		s.SigningKey = cfg.Secret[0].SigningKey.Value()
+	}
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	s.cancel = func() {
+		err := app.Shutdown()
+		err = errors.Join(err, <-served, store.Close())
+		s.done <- err
+	}
 	if err := waitHealthy(s.URL, 10*time.Second); err != nil {
 		_ = s.Close()
 		return nil, err

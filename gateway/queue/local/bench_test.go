@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/gateway/queue"
@@ -49,8 +51,21 @@ func benchStoreOpts(b *testing.B, opts Options) *Store {
 	return s
 }
 
-// report adds throughput and the mean group-commit batch size.
-func report(b *testing.B, s *Store, ops int) {
+// processCPU is the CPU time (user + system) this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report adds throughput, the mean group-commit batch size and, when cpu0
+// is the process CPU time at the start, the CPU time per op (every
+// goroutine counted, the store's writers included: less sensitive to other
+// processes than ns/op).
+func report(b *testing.B, s *Store, ops int, cpu0 ...time.Duration) {
+	if len(cpu0) > 0 {
+		b.ReportMetric(float64((processCPU()-cpu0[0]).Nanoseconds())/1e3/float64(ops), "cpu-µs/op")
+	}
 	b.ReportMetric(float64(ops)/b.Elapsed().Seconds(), "ops/s")
 	if st := s.Stats(); st.Commits > 0 {
 		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
@@ -73,6 +88,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			b.ReportAllocs()
 			var seq atomic.Int64
 			b.ResetTimer()
+			cpu0 := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					d := benchDelivery()
@@ -87,7 +103,7 @@ func BenchmarkEnqueue(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			report(b, s, b.N)
+			report(b, s, b.N, cpu0)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -40,17 +41,21 @@ type record struct {
 	Outcomes   json.RawMessage   `json:"outcomes,omitempty"`
 }
 
+// encodeRecord encodes r in binary (bincodec.go).
 func encodeRecord(r *record) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode delivery %s: %w", r.ID, err)
-	}
-	return b, nil
+	return appendRecord(make([]byte, 0, 256+len(r.Outcomes)), r), nil
 }
 
 // decodeRecord copies what it needs out of b: b may be bbolt memory that is
-// only valid inside the transaction.
+// only valid inside the transaction. Records of version 1 files are JSON.
 func decodeRecord(b []byte) (*record, error) {
+	if len(b) > 0 && b[0] == recordBinary {
+		r, err := readRecord(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("decode delivery record: %w", err)
+		}
+		return r, nil
+	}
 	r := new(record)
 	if err := json.Unmarshal(b, r); err != nil {
 		return nil, fmt.Errorf("decode delivery record: %w", err)
@@ -58,50 +63,60 @@ func decodeRecord(b []byte) (*record, error) {
 	return r, nil
 }
 
-// An envelope is stored as its fields' JSON followed by the payload
-// verbatim, compressed with S2 (Snappy's faster successor) when that
-// makes it smaller:
+// An envelope is stored as its fields in binary (bincodec.go) followed by
+// the payload verbatim, compressed with S2 (Snappy's faster successor)
+// when that makes it smaller:
 //
 //	0x01 | body              (envelopeRaw)
 //	0x02 | S2 block of body  (envelopeS2)
-//	body = uvarint len(fields) | fields (JSON of the envelope, payload null) | payload
+//	body = uvarint len(fields) | fields | payload
 //
 // The payload, nearly all of an envelope's bytes, is neither re-encoded
 // nor re-parsed on its way through the store, and compressed it takes a
-// third of the room in the ingest log and in bbolt: disk bandwidth, not
-// CPU, bounds a store that writes every delivery twice. Envelopes stored as
-// plain JSON (starting with '{') by earlier versions are still read.
+// third of the room in the ingest log and in bbolt. Envelopes stored as
+// JSON (starting with '{') by version 1 files are still read.
 const (
 	envelopeRaw = 0x01
 	envelopeS2  = 0x02
 )
 
 // encodeEnvelope encodes e. Its Payload must be valid JSON (Normalize
-// guarantees it): it is stored as is, not checked.
+// guarantees it): it is stored as is, not checked. The result is exactly
+// as long as it needs to be: it is kept in memory until moved to bbolt.
 func encodeEnvelope(e *envelope.Envelope) ([]byte, error) {
-	fields := *e
-	fields.Payload = nil
-	f, err := json.Marshal(&fields)
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope %s: %w", e.ID, err)
-	}
-	body := make([]byte, 1, 1+binary.MaxVarintLen64+len(f)+len(e.Payload))
-	body[0] = envelopeRaw
-	body = binary.AppendUvarint(body, uint64(len(f)))
-	body = append(body, f...)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	sc.fields = appendEnvelopeFields(sc.fields[:0], e)
+	body := append(sc.body[:0], envelopeRaw)
+	body = binary.AppendUvarint(body, uint64(len(sc.fields)))
+	body = append(body, sc.fields...)
 	body = append(body, e.Payload...)
-	if len(body) < 256 {
-		return body, nil
+	sc.body = body
+	out := body
+	if len(body) >= 256 {
+		if need := s2.MaxEncodedLen(len(body) - 1); cap(sc.packed) < need {
+			sc.packed = make([]byte, need)
+		}
+		if packed := s2.Encode(sc.packed[:cap(sc.packed)], body[1:]); len(packed)+1 < len(body) {
+			out = append(make([]byte, 0, 1+len(packed)), envelopeS2)
+			return append(out, packed...), nil
+		}
 	}
-	packed := make([]byte, 1, 1+s2.MaxEncodedLen(len(body)-1))
-	packed[0] = envelopeS2
-	enc := s2.Encode(packed[1:cap(packed)], body[1:]) // fills packed's array in place
-	packed = packed[:1+len(enc)]
-	if len(packed) >= len(body) {
-		return body, nil
-	}
-	return packed, nil
+	return bytes.Clone(out), nil
 }
+
+// scratch holds encodeEnvelope's working buffers between calls.
+type scratch struct{ fields, body, packed []byte }
+
+// release returns sc to the pool, without buffers grown for a big payload.
+func (sc *scratch) release() {
+	if cap(sc.body) > 1<<20 || cap(sc.packed) > 1<<20 {
+		sc.body, sc.packed = nil, nil
+	}
+	scratchPool.Put(sc)
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // decodeEnvelope decodes b into e; e keeps no reference to b.
 func decodeEnvelope(b []byte, e *envelope.Envelope) error {
@@ -113,22 +128,26 @@ func decodeEnvelope(b []byte, e *envelope.Envelope) error {
 	}
 	body := b[1:]
 	if b[0] == envelopeS2 {
-		var err error
-		if body, err = s2.Decode(nil, body); err != nil {
+		n, err := s2.DecodedLen(body)
+		if err != nil {
 			return fmt.Errorf("decode envelope: %w", err)
 		}
-	} else {
-		body = bytes.Clone(body) // the payload below must not share b's memory
+		if body, err = s2.Decode(make([]byte, n), body); err != nil {
+			return fmt.Errorf("decode envelope: %w", err)
+		}
 	}
 	n, k := binary.Uvarint(body)
 	if k <= 0 || n > uint64(len(body)-k) {
 		return errors.New("decode envelope: bad length")
 	}
-	if err := json.Unmarshal(body[k:k+int(n)], e); err != nil {
+	if _, err := readEnvelopeFields(body[k:k+int(n)], e); err != nil {
 		return fmt.Errorf("decode envelope: %w", err)
 	}
 	e.Payload = nil
 	if p := body[k+int(n):]; len(p) > 0 {
+		if b[0] == envelopeRaw {
+			p = bytes.Clone(p) // b may be bbolt memory
+		}
 		e.Payload = json.RawMessage(p[:len(p):len(p)])
 	}
 	return nil

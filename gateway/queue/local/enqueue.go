@@ -64,7 +64,8 @@ func (s *Store) newEnqueueOp(d *queue.Delivery) (*enqueueOp, error) {
 	if len(d.ID) > MaxIDLen || len(d.Key) > MaxKeyLen {
 		return nil, fmt.Errorf("%w: id over %d or key over %d bytes", ErrInvalid, MaxIDLen, MaxKeyLen)
 	}
-	if d.ID == "" {
+	generated := d.ID == ""
+	if generated {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return nil, fmt.Errorf("new id: %w", err)
@@ -90,7 +91,7 @@ func (s *Store) newEnqueueOp(d *queue.Delivery) (*enqueueOp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &enqueueOp{r: r, rec: rec, env: env, at: now}, nil
+	return &enqueueOp{r: r, rec: rec, env: env, at: now, generated: generated}, nil
 }
 
 // enqueueOp stores a new delivery; encoding happened in the caller's
@@ -100,6 +101,9 @@ type enqueueOp struct {
 	r        *record
 	rec, env []byte
 	at       time.Time
+	// generated says the id was made by newEnqueueOp (a new UUIDv7), so it
+	// cannot be stored already.
+	generated bool
 
 	receipt queue.Receipt
 }

@@ -11,10 +11,11 @@ import (
 
 // Limits of the ingest path.
 const (
-	walMaxBatch      = 4096     // enqueues per log write
-	walMaxBatchBytes = 16 << 20 // bytes per log write (a single bigger delivery still goes alone)
-	walMaxInflight   = 64 << 20 // logged bytes not yet in bbolt before enqueues wait for the mover
-	moveMaxRecords   = 2048     // records per move transaction
+	walMaxBatch      = 4096                 // enqueues per log write
+	walMaxBatchBytes = 16 << 20             // bytes per log write (a single bigger delivery still goes alone)
+	walMaxInflight   = 64 << 20             // logged bytes not yet in bbolt before enqueues wait for the mover
+	moveMaxRecords   = 2048                 // records per move transaction
+	moveEvery        = 2 * time.Millisecond // least time between two moves, under load
 )
 
 // ingest is the state shared by the log writer, the mover and the readers:
@@ -138,10 +139,18 @@ func (s *Store) logBatch(batch []*enqueueOp) {
 		}
 		return
 	}
-	in.mu.Lock()
-	rotate := len(in.inflight) == 1 && s.wal.end >= s.wal.rotateAt // only b is not in bbolt yet
-	in.mu.Unlock()
-	if err := s.wal.append(b.ops, rotate); err != nil {
+	turn := s.wal.end >= s.wal.rotateAt
+	if turn {
+		// The other file is reused: what it holds must all be in bbolt.
+		// It was left a whole turn ago, so this rarely waits.
+		other := s.wal.other()
+		in.mu.Lock()
+		for in.err == nil && holdsGen(in.inflight, b, other) {
+			in.room.Wait()
+		}
+		in.mu.Unlock()
+	}
+	if err := s.wal.append(b.ops, turn); err != nil {
 		s.log.Error("ingest log write failed; refusing deliveries until restart", "err", err)
 		in.mu.Lock()
 		in.err = err
@@ -150,13 +159,24 @@ func (s *Store) logBatch(batch []*enqueueOp) {
 		replyAll(batch, err)
 		return
 	}
-	b.pos = walPos{gen: s.wal.gen, off: s.wal.end}
+	b.pos = walPos{gen: s.wal.gen(), off: s.wal.end}
 	s.commits.Add(1)
 	s.committed.Add(uint64(len(batch)))
 	for i, o := range batch {
 		o.reply(answers[i])
 	}
 	in.moves <- b
+}
+
+// holdsGen reports whether a batch of generation gen, other than self
+// (not logged yet), is not in bbolt yet.
+func holdsGen(inflight map[*walBatch]struct{}, self *walBatch, gen uint64) bool {
+	for b := range inflight {
+		if b != self && b.pos.gen == gen {
+			return true
+		}
+	}
+	return false
 }
 
 func replyAll(batch []*enqueueOp, err error) {
@@ -219,17 +239,22 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 				}
 			}
 		}
-		if ids[o.r.ID] || deliveries.Get([]byte(o.r.ID)) != nil {
-			answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
-			continue
+		if !o.generated {
+			if ids[o.r.ID] || deliveries.Get([]byte(o.r.ID)) != nil {
+				answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
+				continue
+			}
+			if ids == nil {
+				ids = map[string]bool{}
+			}
+			ids[o.r.ID] = true
 		}
-		if keys == nil {
-			keys, ids = map[string]pendingKey{}, map[string]bool{}
-		}
-		if o.r.Key != "" {
+		if o.r.Key != "" && window > 0 {
+			if keys == nil {
+				keys = map[string]pendingKey{}
+			}
 			keys[o.r.Key] = pendingKey{id: o.r.ID, at: o.at}
 		}
-		ids[o.r.ID] = true
 		o.receipt = queue.Receipt{ID: o.r.ID}
 		b.ops = append(b.ops, o)
 		b.size += int64(len(o.rec) + len(o.env))
@@ -255,8 +280,19 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 // commits with claims and finishes).
 func (s *Store) runMover() {
 	defer close(s.in.moverDone)
+	var last time.Time // when the previous move committed
 	for b := range s.in.moves {
 		batches, n := []*walBatch{b}, len(b.ops)
+		// Under load, gather batches until moveEvery has passed since the
+		// previous move: each bbolt commit rewrites the pages of seven
+		// buckets, so bigger moves cost less per delivery. When idle,
+		// the first batch moves at once.
+		var wait <-chan time.Time
+		var timer *time.Timer
+		if d := moveEvery - time.Since(last); d > 0 {
+			timer = time.NewTimer(d)
+			wait = timer.C
+		}
 	fill:
 		for n < moveMaxRecords {
 			select {
@@ -266,11 +302,28 @@ func (s *Store) runMover() {
 				}
 				batches = append(batches, nb)
 				n += len(nb.ops)
+				continue
 			default:
+			}
+			if wait == nil {
+				break fill
+			}
+			select {
+			case nb, ok := <-s.in.moves:
+				if !ok {
+					break fill
+				}
+				batches = append(batches, nb)
+				n += len(nb.ops)
+			case <-wait:
 				break fill
 			}
 		}
+		if timer != nil {
+			timer.Stop()
+		}
 		s.move(batches)
+		last = time.Now()
 	}
 }
 

@@ -2,41 +2,49 @@ package local
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// The ingest log (WAL) is the file <store file>.wal. It holds enqueued
-// deliveries that are acknowledged but possibly not yet in bbolt.
+// The ingest log (WAL) is two files beside the store file, <file>.wal.0
+// and <file>.wal.1, written in turns. They hold enqueued deliveries that
+// are acknowledged but possibly not yet in bbolt.
 //
 //	header:  magic (8 bytes) | generation (8, little endian)
 //	record:  length (4, LE) | crc (4, LE) | payload (length bytes)
-//	payload: uvarint len(rec) | rec (the record's JSON) | env (the envelope's JSON)
+//	payload: uvarint len(rec) | rec (the record's JSON) | env (the stored envelope)
 //
-// crc is CRC-32C over the generation (8 bytes, LE) followed by the
-// payload, so a record left over from an earlier generation (after the
-// file was truncated and reused) never passes for a current one. Reading
-// stops at the first record that is short (torn by a crash) or fails its
-// CRC: every later byte is ignored.
+// Each turn of a file is a generation, one more than the previous turn of
+// either file. A turn starts by writing a new header at offset 0 over the
+// old contents: the file is never truncated, so once a file reached its
+// size, appending to it overwrites allocated blocks and its fdatasync
+// flushes data without a journal commit. crc is CRC-32C over the
+// generation (8 bytes, LE) followed by the payload, so bytes left over from
+// an earlier turn never pass for records of the current one. Reading stops
+// at the first record that is short (torn by a crash) or fails its CRC.
 //
 // bbolt's meta bucket holds, under walPosKey, the generation and offset up
 // to which records are applied; the mover writes it in the same
-// transaction that applies them, so replay after a crash starts exactly
-// where the applied part ends.
+// transaction that applies them. Replay reads the files in generation
+// order, from that position on, so no record is applied twice (a delivery
+// deleted since would come back) nor skipped.
 const (
 	walMagic       = "HGWAL\x00\x00\x01"
 	walHeaderSize  = 16
 	walRecordHead  = 8
-	walSuffix      = ".wal"
+	walSuffix      = ".wal"  // the files are <store file>.wal.0 and .wal.1
 	maxWALRecord   = 1 << 30 // a length above this is garbage
 	replayChunk    = 1000    // records per replay transaction
-	walRotateBytes = 64 << 20
+	walRotateBytes = 4 << 20 // per turn: small files, soon rewritten in place (see above)
 )
 
 var walPosKey = []byte("wal_applied")
@@ -148,51 +156,104 @@ func (wr *walReader) next() []byte {
 	return payload
 }
 
-// openWAL opens (creating) the ingest log beside the store file, applies
-// to bbolt every record not applied yet, and starts a fresh generation.
-// It runs in Open, before any other goroutine uses the store.
-func (s *Store) openWAL(path string) (*wal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// openWAL opens (creating) the ingest log files beside the store file,
+// applies to bbolt every record not applied yet, and starts a new
+// generation in file 0. It runs in Open, before any other goroutine uses
+// the store.
+func (s *Store) openWAL(base string) (*wal, error) {
+	w := &wal{rotateAt: walRotateBytes}
+	for i := range w.files {
+		path := fmt.Sprintf("%s.%d", base, i)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("open ingest log: %w", err)
+		}
+		w.files[i] = &walFile{f: f, path: path}
+	}
+	last, err := s.replayWAL(w)
 	if err != nil {
-		return nil, fmt.Errorf("open ingest log: %w", err)
+		w.close()
+		return nil, fmt.Errorf("ingest log %s: %w", base, err)
 	}
-	w := &wal{f: f, path: path, rotateAt: walRotateBytes}
-	gen, err := s.replayWAL(w)
-	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("ingest log %s: %w", path, err)
+	// Start afresh in file 0; file 1 keeps an older generation, all of it
+	// applied, until the log turns to it.
+	w.files[1].gen = last
+	w.cur, w.files[0].gen = 0, last+1
+	if _, err := w.files[0].f.WriteAt(walHeader(last+1), 0); err != nil {
+		w.close()
+		return nil, fmt.Errorf("ingest log %s: write header: %w", base, err)
 	}
-	if err := w.restart(gen + 1); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("ingest log %s: %w", path, err)
+	if err := fdatasync(w.files[0].f); err != nil {
+		w.close()
+		return nil, fmt.Errorf("ingest log %s: sync: %w", base, err)
 	}
+	w.end = walHeaderSize
 	return w, nil
 }
 
-// replayWAL applies the records after the applied position and returns
-// the highest generation seen (in the file or in meta).
+// readHeader returns the generation in f's header, or false when f has no
+// valid header (new, empty, or not a log).
+func readHeader(f *os.File) (uint64, bool, error) {
+	head := make([]byte, walHeaderSize)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return 0, false, fmt.Errorf("read header: %w", err)
+	}
+	if n < walHeaderSize || string(head[:8]) != walMagic {
+		return 0, false, nil
+	}
+	return binary.LittleEndian.Uint64(head[8:]), true, nil
+}
+
+// replayWAL applies, file by file in generation order, the records after
+// the applied position, and returns the highest generation seen (in the
+// files or in meta).
 func (s *Store) replayWAL(w *wal) (uint64, error) {
 	var pos walPos
 	if err := s.db.View(func(tx *bolt.Tx) error { pos = appliedPos(tx); return nil }); err != nil {
 		return 0, err
 	}
-	head := make([]byte, walHeaderSize)
-	n, err := w.f.ReadAt(head, 0)
-	if err != nil && err != io.EOF {
-		return 0, fmt.Errorf("read header: %w", err)
-	}
-	if n < walHeaderSize || string(head[:8]) != walMagic {
-		if n > 0 {
-			s.log.Warn("ingest log has no valid header; nothing to replay", "file", w.path)
+	last := pos.gen
+	var turns []*walFile
+	for _, wf := range w.files {
+		gen, ok, err := readHeader(wf.f)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", wf.path, err)
 		}
-		return pos.gen, nil
+		if !ok {
+			continue
+		}
+		wf.gen = gen
+		last = max(last, gen)
+		if gen >= pos.gen {
+			turns = append(turns, wf)
+		}
 	}
-	gen := binary.LittleEndian.Uint64(head[8:])
-	start := int64(walHeaderSize)
-	if gen == pos.gen && pos.off > start {
-		start = pos.off
+	slices.SortFunc(turns, func(a, b *walFile) int { return cmp.Compare(a.gen, b.gen) })
+	replayed := 0
+	for _, wf := range turns {
+		start := int64(walHeaderSize)
+		if wf.gen == pos.gen && pos.off > start {
+			start = pos.off
+		}
+		n, err := s.replayFile(wf, start)
+		replayed += n
+		if err != nil {
+			return 0, err
+		}
 	}
-	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(w.f, start, 1<<62), 1<<20), gen: gen, off: start}
+	if replayed > 0 {
+		s.log.Warn("deliveries acknowledged before the previous process stopped were replayed from the ingest log",
+			"count", replayed)
+	}
+	return last, nil
+}
+
+// replayFile applies the records of wf's current generation from offset
+// start, in chunks, recording the position reached with each.
+func (s *Store) replayFile(wf *walFile, start int64) (int, error) {
+	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(wf.f, start, 1<<62), 1<<20), gen: wf.gen, off: start}
 	replayed := 0
 	for {
 		var chunk []*enqueueOp
@@ -206,37 +267,32 @@ func (s *Store) replayWAL(w *wal) (uint64, error) {
 				wr.torn = "undecodable record: " + err.Error()
 				break
 			}
-			o.rec, o.env = append([]byte(nil), o.rec...), append([]byte(nil), o.env...)
+			o.rec, o.env = bytes.Clone(o.rec), bytes.Clone(o.env)
 			chunk = append(chunk, o)
 		}
-		if len(chunk) == 0 {
-			break
-		}
-		at := walPos{gen: gen, off: wr.off}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			wt := &wtx{tx: tx, now: s.now(), s: s}
-			if _, err := applyEnqueues(wt, chunk); err != nil {
-				return err
+		if len(chunk) > 0 {
+			at := walPos{gen: wf.gen, off: wr.off}
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				wt := &wtx{tx: tx, now: s.now(), s: s}
+				if _, err := applyEnqueues(wt, chunk); err != nil {
+					return err
+				}
+				return tx.Bucket(bucketMeta).Put(walPosKey, at.bytes())
+			})
+			if err != nil {
+				return replayed, fmt.Errorf("replay %s: %w", wf.path, err)
 			}
-			return tx.Bucket(bucketMeta).Put(walPosKey, at.bytes())
-		})
-		if err != nil {
-			return 0, fmt.Errorf("replay: %w", err)
+			replayed += len(chunk)
 		}
-		replayed += len(chunk)
-		if wr.torn != "" {
+		if len(chunk) < replayChunk || wr.torn != "" {
 			break
 		}
-	}
-	if replayed > 0 {
-		s.log.Warn("deliveries acknowledged before the previous process stopped were replayed from the ingest log",
-			"count", replayed)
 	}
 	if wr.torn != "" {
-		s.log.Warn("ingest log ends with an incomplete record (a write cut short); it was never acknowledged and is ignored",
-			"file", w.path, "offset", wr.off, "reason", wr.torn)
+		s.log.Debug("ingest log: replay stopped at a record that is incomplete or of an earlier turn (never acknowledged as part of this one)",
+			"file", wf.path, "offset", wr.off, "reason", wr.torn)
 	}
-	return max(gen, pos.gen), nil
+	return replayed, nil
 }
 
 // applyEnqueues stores every delivery of ops not stored yet (a replayed
@@ -256,60 +312,64 @@ func applyEnqueues(w *wtx, ops []*enqueueOp) (int, error) {
 	return stored, nil
 }
 
-// wal is the open ingest log. Only the WAL writer goroutine (and Open and
+// wal is the open ingest log. Only the log writer goroutine (and Open and
 // Close, when it is not running) touches it.
 type wal struct {
-	f    *os.File
-	path string
-	gen  uint64
-	end  int64 // where the next record goes
-	buf  []byte
-	// rotateAt is the size past which the log starts over once all of it
-	// is in bbolt (walRotateBytes; lowered by tests).
+	files [2]*walFile
+	cur   int   // the file being written
+	end   int64 // where the next record goes in it
+	buf   []byte
+	// rotateAt is the size past which the log turns to the other file
+	// (walRotateBytes; lowered by tests).
 	rotateAt int64
 }
 
-// restart empties the log and starts generation gen, durably.
-func (w *wal) restart(gen uint64) error {
-	if err := w.f.Truncate(0); err != nil {
-		return fmt.Errorf("truncate: %w", err)
+// walFile is one of the two files and the generation it holds.
+type walFile struct {
+	f    *os.File
+	path string
+	gen  uint64
+}
+
+// gen is the generation being written.
+func (w *wal) gen() uint64 { return w.files[w.cur].gen }
+
+// other is the generation in the file not being written.
+func (w *wal) other() uint64 { return w.files[1-w.cur].gen }
+
+// close closes the files.
+func (w *wal) close() error {
+	var errs []error
+	for _, wf := range w.files {
+		if wf != nil {
+			errs = append(errs, wf.f.Close())
+		}
 	}
-	if _, err := w.f.WriteAt(walHeader(gen), 0); err != nil {
-		return fmt.Errorf("write header: %w", err)
-	}
-	if err := fdatasync(w.f); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	w.gen, w.end = gen, walHeaderSize
-	return nil
+	return errors.Join(errs...)
 }
 
 // append writes the records of ops after the current end and syncs them.
-// When rotate is set (everything written so far is in bbolt), the log
-// first starts over with the next generation, in the same write and sync.
-func (w *wal) append(ops []*enqueueOp, rotate bool) error {
+// With turn set, the log first turns to the other file (which must be all
+// in bbolt) and starts the next generation there: header and records in
+// one write and one sync.
+func (w *wal) append(ops []*enqueueOp, turn bool) error {
 	buf := w.buf[:0]
-	off, gen := w.end, w.gen
-	if rotate {
-		gen++
-		off = 0
+	cur, off, gen := w.cur, w.end, w.gen()
+	if turn {
+		cur, off, gen = 1-w.cur, 0, max(w.files[0].gen, w.files[1].gen)+1
 		buf = append(buf, walHeader(gen)...)
 	}
 	for _, o := range ops {
 		buf = appendWALRecord(buf, gen, o)
 	}
-	if rotate {
-		if err := w.f.Truncate(0); err != nil {
-			return fmt.Errorf("ingest log: truncate: %w", err)
-		}
-	}
-	if _, err := w.f.WriteAt(buf, off); err != nil {
+	f := w.files[cur].f
+	if _, err := f.WriteAt(buf, off); err != nil {
 		return fmt.Errorf("ingest log: write: %w", err)
 	}
-	if err := fdatasync(w.f); err != nil {
+	if err := fdatasync(f); err != nil {
 		return fmt.Errorf("ingest log: sync: %w", err)
 	}
-	w.gen, w.end = gen, off+int64(len(buf))
+	w.cur, w.files[cur].gen, w.end = cur, gen, off+int64(len(buf))
 	if cap(buf) <= 4<<20 {
 		w.buf = buf[:0]
 	} else {
