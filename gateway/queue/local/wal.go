@@ -120,6 +120,7 @@ type walReader struct {
 	r   *bufio.Reader
 	gen uint64
 	off int64 // offset of the next record
+	end int64 // size of the file: a record running past it is torn
 	buf []byte
 	// torn says why reading stopped before the end of the file, if it did.
 	torn string
@@ -138,6 +139,12 @@ func (wr *walReader) next() []byte {
 	n := binary.LittleEndian.Uint32(head[:4])
 	if n == 0 || n > maxWALRecord {
 		wr.torn = "bad record length"
+		return nil
+	}
+	// The length may be garbage (a torn write, bytes of an earlier turn):
+	// never allocate for more than the file holds.
+	if wr.end > 0 && wr.off+walRecordHead+int64(n) > wr.end {
+		wr.torn = "short record"
 		return nil
 	}
 	if cap(wr.buf) < int(n) {
@@ -253,7 +260,11 @@ func (s *Store) replayWAL(w *wal) (uint64, error) {
 // replayFile applies the records of wf's current generation from offset
 // start, in chunks, recording the position reached with each.
 func (s *Store) replayFile(wf *walFile, start int64) (int, error) {
-	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(wf.f, start, 1<<62), 1<<20), gen: wf.gen, off: start}
+	fi, err := wf.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", wf.path, err)
+	}
+	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(wf.f, start, 1<<62), 1<<20), gen: wf.gen, off: start, end: fi.Size()}
 	replayed := 0
 	for {
 		var chunk []*enqueueOp
