@@ -268,7 +268,10 @@ func TestMetricsFollowRulesPluginsAndTheQueue(t *testing.T) {
 	var waiting metrics
 	waitFor(t, 10*time.Second, func() bool {
 		waiting = scrapeMetrics(t, g.URL)
-		return waiting.get("hookgate_retries_total") == 1
+		// The retry is counted when the run ends, its outcome a moment
+		// later when the queue commits it: wait for both.
+		return waiting.get("hookgate_retries_total") == 1 &&
+			waiting.get("hookgate_queue_depth", "status", "running") == before.get("hookgate_queue_depth", "status", "running")
 	})
 	expectMoves(t, before, waiting,
 		moved{"hookgate_rule_matches_total", []string{"rule", "later"}, 1},
