@@ -64,7 +64,7 @@ func bench(args []string) int {
 	}
 
 	url := *target
-	rss := loadgen.ProcRSS(*pid)
+	rss, anon := loadgen.ProcRSS(*pid), loadgen.ProcAnonRSS(*pid)
 	if *self {
 		if *cfgPath != "" && isSet(fs, "workers") {
 			fmt.Fprintln(os.Stderr, "hookgate bench: --workers only applies to the generated configuration")
@@ -87,10 +87,10 @@ func bench(args []string) int {
 			*adminToken = g.AdminToken
 		}
 		if *pid == 0 {
-			rss = loadgen.ProcRSS(os.Getpid())
+			rss, anon = loadgen.ProcRSS(os.Getpid()), loadgen.ProcAnonRSS(os.Getpid())
 		}
 	} else if *pid == 0 {
-		rss = nil
+		rss, anon = nil, nil
 	}
 
 	payload, err := loadgen.NewPayload(body, *eventType, *note, *token, *signingKey)
@@ -111,7 +111,7 @@ func bench(args []string) int {
 	plan := loadgen.Plan{
 		Load: loadgen.Options{
 			URL: url, Payload: payload, Conns: *conns, Duration: *duration, Requests: *requests, Client: *client,
-			Follow: follow, PollEvery: *poll, Drain: *drain, RSS: rss,
+			Follow: follow, PollEvery: *poll, Drain: *drain, RSS: rss, AnonRSS: anon,
 		},
 		Floors:   *floors,
 		Progress: os.Stderr,

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -231,9 +230,17 @@ func Detect(ctx context.Context, url, adminURL, adminToken string) (Follower, er
 	return a, nil
 }
 
-// ProcRSS returns a reader of the resident memory of process pid, from
-// /proc (Linux).
-func ProcRSS(pid int) func() (int64, error) {
+// ProcRSS returns a reader of the resident memory of process pid (VmRSS),
+// from /proc (Linux).
+func ProcRSS(pid int) func() (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// ProcAnonRSS returns a reader of the anonymous part of process pid's
+// resident memory (RssAnon: heap, stacks; not the pages of mapped files
+// such as the store, which the kernel can drop), from /proc (Linux).
+func ProcAnonRSS(pid int) func() (int64, error) { return procStatus(pid, "RssAnon:") }
+
+// procStatus reads a "NAME: 123 kB" line of /proc/PID/status, in bytes.
+func procStatus(pid int, name string) func() (int64, error) {
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	return func() (int64, error) {
 		b, err := os.ReadFile(path)
@@ -241,7 +248,7 @@ func ProcRSS(pid int) func() (int64, error) {
 			return 0, fmt.Errorf("loadgen: rss: %w", err)
 		}
 		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if v, ok := strings.CutPrefix(line, name); ok {
 				f := strings.Fields(v) // "123456 kB"
 				if len(f) == 2 && f[1] == "kB" {
 					n, err := strconv.ParseInt(f[0], 10, 64)
@@ -251,6 +258,6 @@ func ProcRSS(pid int) func() (int64, error) {
 				}
 			}
 		}
-		return 0, errors.New("loadgen: rss: no VmRSS line")
+		return 0, fmt.Errorf("loadgen: rss: no %s line", name)
 	}
 }

@@ -54,6 +54,7 @@ type following struct {
 	haveB   bool
 	samples []Sample
 	maxRSS  int64
+	maxAnon int64
 	err     string
 
 	stop chan struct{}
@@ -64,7 +65,9 @@ func newFollowing(o Options, queued *atomic.Uint64) *following {
 	return &following{o: o, queued: queued}
 }
 
-func (f *following) active() bool { return f.o.Follow != nil || f.o.RSS != nil }
+func (f *following) active() bool {
+	return f.o.Follow != nil || f.o.RSS != nil || f.o.AnonRSS != nil
+}
 
 // start takes the baseline, then polls every PollEvery until finish.
 func (f *following) start(ctx context.Context) {
@@ -103,6 +106,13 @@ func (f *following) poll(ctx context.Context) (Sample, bool) {
 		if rss, err := f.o.RSS(); err == nil {
 			f.mu.Lock()
 			f.maxRSS = max(f.maxRSS, rss)
+			f.mu.Unlock()
+		}
+	}
+	if f.o.AnonRSS != nil {
+		if rss, err := f.o.AnonRSS(); err == nil {
+			f.mu.Lock()
+			f.maxAnon = max(f.maxAnon, rss)
 			f.mu.Unlock()
 		}
 	}
@@ -170,7 +180,7 @@ func (f *following) finish(ctx context.Context, r *Result, loadStart time.Time, 
 		r.Pipeline = pl
 	}
 	f.mu.Lock()
-	r.MaxRSS = f.maxRSS
+	r.MaxRSS, r.MaxAnonRSS = f.maxRSS, f.maxAnon
 	f.mu.Unlock()
 }
 

@@ -46,6 +46,10 @@ type Result struct {
 	Pipeline *Pipeline `json:"pipeline,omitempty"`
 	// MaxRSS is the largest resident memory seen (bytes); 0 when unknown.
 	MaxRSS int64 `json:"max_rss_bytes,omitempty"`
+	// MaxAnonRSS is the largest anonymous resident memory seen (heap,
+	// stacks: what the process holds, not mapped file pages); 0 when
+	// unknown.
+	MaxAnonRSS int64 `json:"max_anon_rss_bytes,omitempty"`
 	// Machine is the machine's load during the load phase.
 	Machine Machine `json:"machine"`
 }
@@ -194,7 +198,11 @@ func (res *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  ack        p50 %s  p90 %s  p99 %s  max %s  mean %s\n",
 		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), ms(l.Mean))
 	if res.MaxRSS > 0 {
-		fmt.Fprintf(w, "  rss        max %.1f MiB\n", float64(res.MaxRSS)/(1<<20))
+		anon := ""
+		if res.MaxAnonRSS > 0 {
+			anon = fmt.Sprintf(" (anonymous %.1f MiB; the rest is mapped file pages, the store's)", float64(res.MaxAnonRSS)/(1<<20))
+		}
+		fmt.Fprintf(w, "  rss        max %.1f MiB%s\n", float64(res.MaxRSS)/(1<<20), anon)
 	}
 	if m := res.Machine; m.CPUs > 0 {
 		fmt.Fprintf(w, "  machine    load %.2f at start, CPUs %.0f%% busy (%d CPUs, every process)\n", m.Load1, 100*m.Busy, m.CPUs)

@@ -44,8 +44,9 @@ type Options struct {
 	Follow    Follower
 	PollEvery time.Duration
 	Drain     time.Duration
-	// RSS, when set, reads the server's resident memory at every poll.
-	RSS func() (int64, error)
+	// RSS and AnonRSS, when set, read the server's resident memory and its
+	// anonymous part at every poll.
+	RSS, AnonRSS func() (int64, error)
 }
 
 func (o *Options) defaults() error {
