@@ -47,7 +47,8 @@ func TestBenchSelf(t *testing.T) {
 		Load: Options{
 			URL: g.URL, Payload: p, Conns: 8, Requests: n,
 			Follow: follow, PollEvery: 50 * time.Millisecond, Drain: 30 * time.Second,
-			RSS: func() (int64, error) { return 1 << 20, nil },
+			RSS:     func() (int64, error) { return 1 << 20, nil },
+			AnonRSS: func() (int64, error) { return 1 << 19, nil },
 		},
 		Floors: true, FloorDir: t.TempDir(), Progress: &progress,
 	})
@@ -80,8 +81,8 @@ func TestBenchSelf(t *testing.T) {
 	if last := pl.Samples[len(pl.Samples)-1]; last.Backlog != 0 || last.Processed != n {
 		t.Errorf("after the drain: backlog %d, processed %d; want 0 and %d", last.Backlog, last.Processed, n)
 	}
-	if pl.EndToEndPerSec <= 0 || rep.Gateway.MaxRSS < 1<<20 {
-		t.Errorf("end to end %.0f/s, rss %d", pl.EndToEndPerSec, rep.Gateway.MaxRSS)
+	if pl.EndToEndPerSec <= 0 || rep.Gateway.MaxRSS < 1<<20 || rep.Gateway.MaxAnonRSS != 1<<19 {
+		t.Errorf("end to end %.0f/s, rss %d, anonymous %d", pl.EndToEndPerSec, rep.Gateway.MaxRSS, rep.Gateway.MaxAnonRSS)
 	}
 	if rep.Ratios.ThroughputVsDurable <= 0 || rep.Ratios.ThroughputVsBare <= 0 || rep.Ratios.P99VsDurable <= 0 {
 		t.Errorf("ratios %+v", rep.Ratios)
@@ -91,7 +92,7 @@ func TestBenchSelf(t *testing.T) {
 		names[c.Name] = true
 	}
 	for _, want := range []string{"durable ingest vs durable floor", "ack p99 vs durable floor",
-		"every request accepted", "processing keeps pace (backlog)", "resident memory"} {
+		"every request accepted", "processing keeps pace (backlog)", "resident memory", "resident memory, anonymous"} {
 		if !names[want] {
 			t.Errorf("check %q missing from %v", want, rep.Checks)
 		}

@@ -138,6 +138,12 @@ func (r *Report) Evaluate() {
 			Got: got, OK: !p.AtLeast && p.EndBacklog <= limit && p.DrainTime >= 0,
 		})
 	}
+	if g.MaxAnonRSS > 0 {
+		r.Checks = append(r.Checks, Check{
+			Name: "resident memory, anonymous", Want: fmt.Sprintf("<= %d MiB", TargetRSS>>20),
+			Got: fmt.Sprintf("%.1f MiB", float64(g.MaxAnonRSS)/(1<<20)), OK: g.MaxAnonRSS <= TargetRSS,
+		})
+	}
 	if g.MaxRSS > 0 {
 		r.Checks = append(r.Checks, Check{
 			Name: "resident memory", Want: fmt.Sprintf("<= %d MiB", TargetRSS>>20),
