@@ -118,6 +118,11 @@ type Options struct {
 	// keys and applies retention. 0 means DefaultSweepInterval (1 minute);
 	// negative starts no janitor (call Sweep yourself).
 	SweepInterval time.Duration
+	// ReleaseInterval is how often the store gives back the pages of its
+	// file the process mapped while reading it, when something was
+	// committed meanwhile (Linux; see runReleaser). 0 means
+	// DefaultReleaseInterval (1 second); negative never releases them.
+	ReleaseInterval time.Duration
 	// Now is the clock; nil means time.Now. For tests.
 	Now func() time.Time
 	// Logger receives recovery, quarantine and janitor messages; nil means
@@ -149,6 +154,9 @@ func (o Options) withDefaults() Options {
 	if o.SweepInterval == 0 {
 		o.SweepInterval = DefaultSweepInterval
 	}
+	if o.ReleaseInterval == 0 {
+		o.ReleaseInterval = DefaultReleaseInterval
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -176,8 +184,8 @@ type Store struct {
 	wal        *wal    // the ingest log; nil with NoWAL
 	in         *ingest // its shared state; nil with NoWAL
 	writerDone chan struct{}
-	janitor    sync.WaitGroup
-	sweepChunk int // deletions per sweep transaction; sweepChunk, lowered by tests
+	janitor    sync.WaitGroup // the janitor and the releaser
+	sweepChunk int            // deletions per sweep transaction; sweepChunk, lowered by tests
 
 	wakeMu sync.Mutex
 	wake   chan struct{} // closed and replaced when something became ready
@@ -255,6 +263,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.SweepInterval > 0 {
 		s.janitor.Add(1)
 		go s.runJanitor(opts.SweepInterval)
+	}
+	if opts.ReleaseInterval > 0 {
+		s.janitor.Add(1)
+		go s.runReleaser(opts.ReleaseInterval)
 	}
 	return s, nil
 }
