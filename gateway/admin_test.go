@@ -402,7 +402,7 @@ func TestAdminBackupIsAUsableStore(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := local.Open(path, local.Options{SweepInterval: -1})
+	s, err := local.Open(path, local.Options{Policy: queue.Policy{SweepInterval: -1}})
 	if err != nil {
 		t.Fatalf("open the backup: %v", err)
 	}

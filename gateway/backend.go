@@ -33,6 +33,12 @@ var (
 // with the id of each delivery quarantined for killing the process.
 func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id string)) (Store, error) {
 	q := &cfg.Queue
+	policy := queue.Policy{
+		DedupeWindow:    time.Duration(q.DedupeWindow),
+		QuarantineAfter: q.QuarantineAfter,
+		RetainFor:       time.Duration(q.RetainFor),
+		RetainCount:     q.RetainCount,
+	}
 	switch q.Backend {
 	case "nats":
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -50,10 +56,7 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 			MaxAge:          time.Duration(q.MaxAge),
 			AckWait:         time.Duration(q.AckWait),
 			MaxAttempts:     q.MaxAttempts,
-			DedupeWindow:    time.Duration(q.DedupeWindow),
-			QuarantineAfter: q.QuarantineAfter,
-			RetainFor:       time.Duration(q.RetainFor),
-			RetainCount:     q.RetainCount,
+			Policy:          policy,
 			Logger:          log,
 			OnQuarantine:    onQuarantine,
 		})
@@ -67,12 +70,9 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 		return s, nil
 	case "local", "":
 		s, err := local.Open(q.Path, local.Options{
-			OnQuarantine:    onQuarantine,
-			DedupeWindow:    time.Duration(q.DedupeWindow),
-			QuarantineAfter: q.QuarantineAfter,
-			RetainFor:       time.Duration(q.RetainFor),
-			RetainCount:     q.RetainCount,
-			Logger:          log,
+			OnQuarantine: onQuarantine,
+			Policy:       policy,
+			Logger:       log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open queue: %w", err)

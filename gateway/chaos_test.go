@@ -143,7 +143,7 @@ format = "json"
 // and the delivery log), closed when the test ends.
 func (c *chaos) openStore() *local.Store {
 	c.t.Helper()
-	store, err := local.Open(filepath.Join(c.dir, "data", "hookgate.db"), local.Options{SweepInterval: -1})
+	store, err := local.Open(filepath.Join(c.dir, "data", "hookgate.db"), local.Options{Policy: queue.Policy{SweepInterval: -1}})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/auth"
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/gateway/queue/local"
 )
 
@@ -172,8 +173,11 @@ func StartIngest(cfgPath string, logw io.Writer) (*SelfGateway, error) {
 		return nil, fmt.Errorf("loadgen: ingest only: %w", err)
 	}
 	store, err := local.Open(cfg.Queue.Path, local.Options{
-		DedupeWindow: time.Duration(cfg.Queue.DedupeWindow), RetainFor: time.Duration(cfg.Queue.RetainFor),
-		RetainCount: cfg.Queue.RetainCount, Logger: log,
+		Policy: queue.Policy{
+			DedupeWindow: time.Duration(cfg.Queue.DedupeWindow), RetainFor: time.Duration(cfg.Queue.RetainFor),
+			RetainCount: cfg.Queue.RetainCount,
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: ingest only: %w", err)

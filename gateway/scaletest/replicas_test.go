@@ -165,7 +165,7 @@ func TestReplicasShareWorkAndSurviveKill(t *testing.T) {
 	// claims nothing.
 	store, err := natsq.Open(t.Context(), natsq.Options{
 		URLs: []string{srv.URL}, Stream: scaleStream, Subject: scaleSubject,
-		AckWait: 5 * time.Second, SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AckWait: 5 * time.Second, Policy: queue.Policy{SweepInterval: -1}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestBacklogCountsQueuedAndRunning(t *testing.T) {
 
 func TestOnQuarantineIsToldAfterCommit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	s := open(t, path, Options{QuarantineAfter: 1})
+	s := open(t, path, Options{Policy: queue.Policy{QuarantineAfter: 1}})
 	id := mustEnqueue(t, s, delivery("note"))
 	mustClaim(t, s) // never finished: the process "died"
 	if err := s.Close(); err != nil {
@@ -63,7 +63,7 @@ func TestOnQuarantineIsToldAfterCommit(t *testing.T) {
 
 	var mu sync.Mutex
 	var told []string
-	s = open(t, path, Options{QuarantineAfter: 1, OnQuarantine: func(id string) {
+	s = open(t, path, Options{Policy: queue.Policy{QuarantineAfter: 1}, OnQuarantine: func(id string) {
 		mu.Lock()
 		defer mu.Unlock()
 		told = append(told, id)

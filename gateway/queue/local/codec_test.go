@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/rules/command"
 )
 
@@ -111,7 +112,7 @@ func TestOpenUpgradesVersion1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Open(path, Options{SweepInterval: -1, Logger: testLogger(t)}); err == nil {
+	if s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}, Logger: testLogger(t)}); err == nil {
 		s.Close()
 		t.Error("a store of an unknown format version opened")
 	}

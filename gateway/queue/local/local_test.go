@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/gateway/queue/queuetest"
 )
@@ -26,15 +25,7 @@ func open(t *testing.T, path string, opts Options) *Store {
 		opts.Logger = testLogger(t)
 	}
 	s, err := Open(path, opts)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return queuetest.Opened(t, s, err)
 }
 
 // testLogger writes the store's log into the test's output.
@@ -42,19 +33,12 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func delivery(kind string) *queue.Delivery {
-	return &queue.Delivery{Envelope: envelope.Envelope{
-		Kind:    kind,
-		Project: envelope.Project{ID: 1, Path: "g/a"},
-		Payload: json.RawMessage(`{"object_kind":"` + kind + `"}`),
-	}}
-}
+// The helpers both backends' tests share.
+var (
+	ctx       = queuetest.Context
+	delivery  = queuetest.Delivery
+	mustClaim = queuetest.Claim
+)
 
 func mustEnqueue(t *testing.T, s *Store, d *queue.Delivery) string {
 	t.Helper()
@@ -63,15 +47,6 @@ func mustEnqueue(t *testing.T, s *Store, d *queue.Delivery) string {
 		t.Fatalf("enqueue: %v", err)
 	}
 	return rc.ID
-}
-
-func mustClaim(t *testing.T, s *Store) *queue.Delivery {
-	t.Helper()
-	d, err := s.Claim(ctx(t))
-	if err != nil {
-		t.Fatalf("claim: %v", err)
-	}
-	return d
 }
 
 func mustGet(t *testing.T, s *Store, id string) *queue.Delivery {
@@ -86,11 +61,7 @@ func mustGet(t *testing.T, s *Store, id string) *queue.Delivery {
 // nothingReady asserts Claim finds nothing within a short wait.
 func nothingReady(t *testing.T, s *Store) {
 	t.Helper()
-	c, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if d, err := s.Claim(c); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("claim = %v, %v; want nothing ready", d, err)
-	}
+	queuetest.NoClaim(t, s, 50*time.Millisecond)
 }
 
 func TestConformance(t *testing.T) {
@@ -101,13 +72,13 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceClock(t *testing.T) {
 	queuetest.RunClock(t, func(t *testing.T, now func() time.Time, window time.Duration) queue.Backend {
-		return open(t, filepath.Join(t.TempDir(), "q.db"), Options{Now: now, DedupeWindow: window})
+		return open(t, filepath.Join(t.TempDir(), "q.db"), Options{Now: now, Policy: queue.Policy{DedupeWindow: window}})
 	})
 }
 
 func TestReopenKeepsEverything(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "dir", "q.db")
-	s, err := Open(path, Options{SweepInterval: -1, Logger: testLogger(t)})
+	s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +135,7 @@ func TestCrashRecovery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	var id string
 	for run := 1; run <= DefaultQuarantineAfter; run++ {
-		s, err := Open(path, Options{SweepInterval: -1, Logger: testLogger(t)})
+		s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}, Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +186,7 @@ func TestQuarantineOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "q.db")
-			opts := Options{QuarantineAfter: tc.after, SweepInterval: -1, Logger: testLogger(t)}
+			opts := Options{Policy: queue.Policy{QuarantineAfter: tc.after, SweepInterval: -1}, Logger: testLogger(t)}
 			s, err := Open(path, opts)
 			if err != nil {
 				t.Fatal(err)

@@ -17,7 +17,8 @@ import (
 func TestRetention(t *testing.T) {
 	clock := queuetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{
-		Now: clock.Now, RetainFor: time.Hour, RetainCount: 3, DedupeWindow: 30 * time.Minute,
+		Now:    clock.Now,
+		Policy: queue.Policy{RetainFor: time.Hour, RetainCount: 3, DedupeWindow: 30 * time.Minute},
 	})
 	s.sweepChunk = 2 // several transactions per sweep
 
@@ -103,7 +104,7 @@ func ids(ds []*queue.Delivery) []string {
 }
 
 func TestJanitor(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{SweepInterval: 5 * time.Millisecond, RetainCount: 1})
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{Policy: queue.Policy{SweepInterval: 5 * time.Millisecond, RetainCount: 1}})
 	var last string
 	for range 3 {
 		last = mustEnqueue(t, s, delivery("note"))

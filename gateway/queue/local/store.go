@@ -84,7 +84,7 @@ import (
 	"github.com/hookgate/hookgate/gateway/queue"
 )
 
-// Defaults of Options.
+// Defaults of Options: the zero fields of its Policy take these.
 const (
 	DefaultDedupeWindow    = 7 * 24 * time.Hour
 	DefaultQuarantineAfter = 3
@@ -93,31 +93,24 @@ const (
 	DefaultSweepInterval   = time.Minute
 )
 
+// defaultPolicy holds the values the zero fields of Options.Policy take.
+var defaultPolicy = queue.Policy{
+	DedupeWindow: DefaultDedupeWindow, QuarantineAfter: DefaultQuarantineAfter,
+	RetainFor: DefaultRetainFor, RetainCount: DefaultRetainCount, SweepInterval: DefaultSweepInterval,
+}
+
 // DefaultFileName is the file Open uses when given a directory.
 const DefaultFileName = "hookgate.db"
 
 // Options tune a Store. The zero value gives the documented defaults.
 type Options struct {
-	// DedupeWindow is how long an idempotency key (Delivery.Key) is
-	// remembered. 0 means DefaultDedupeWindow (7 days); negative disables
-	// deduplication.
-	DedupeWindow time.Duration
-	// QuarantineAfter is the number of runs that did not reach Finish after
-	// which Claim marks a delivery dead. 0 means DefaultQuarantineAfter (3);
-	// negative never quarantines.
-	QuarantineAfter int
-	// RetainFor is how long final (done, failed, dead) deliveries are kept
-	// after their last change. 0 means DefaultRetainFor (30 days);
-	// negative keeps them regardless of age.
-	RetainFor time.Duration
-	// RetainCount is how many final deliveries are kept at most (the most
-	// recently changed). 0 means DefaultRetainCount (100000); negative
-	// means no limit. Queued and running deliveries are never deleted.
-	RetainCount int
-	// SweepInterval is how often the janitor prunes expired idempotency
-	// keys and applies retention. 0 means DefaultSweepInterval (1 minute);
-	// negative starts no janitor (call Sweep yourself).
-	SweepInterval time.Duration
+	// Policy sets deduplication, quarantine, retention and the janitor.
+	// Its zero fields mean DefaultDedupeWindow (7 days),
+	// DefaultQuarantineAfter (3), DefaultRetainFor (30 days),
+	// DefaultRetainCount (100000) and DefaultSweepInterval (1 minute);
+	// negative ones turn the feature off (with no janitor, call Sweep
+	// yourself).
+	queue.Policy
 	// ReleaseInterval is how often the store gives back the pages of its
 	// file the process mapped while reading it, when something was
 	// committed meanwhile (Linux; see runReleaser). 0 means
@@ -139,21 +132,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.DedupeWindow == 0 {
-		o.DedupeWindow = DefaultDedupeWindow
-	}
-	if o.QuarantineAfter == 0 {
-		o.QuarantineAfter = DefaultQuarantineAfter
-	}
-	if o.RetainFor == 0 {
-		o.RetainFor = DefaultRetainFor
-	}
-	if o.RetainCount == 0 {
-		o.RetainCount = DefaultRetainCount
-	}
-	if o.SweepInterval == 0 {
-		o.SweepInterval = DefaultSweepInterval
-	}
+	o.Policy = o.Policy.WithDefaults(defaultPolicy)
 	if o.ReleaseInterval == 0 {
 		o.ReleaseInterval = DefaultReleaseInterval
 	}

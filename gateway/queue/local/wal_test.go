@@ -214,7 +214,7 @@ func TestWALReplayStopsAtBadChecksum(t *testing.T) {
 func TestWALReplayIsExact(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	var gone string
-	logged := crashedLog(t, path, Options{RetainFor: time.Nanosecond}, func(s *Store) {
+	logged := crashedLog(t, path, Options{Policy: queue.Policy{RetainFor: time.Nanosecond}}, func(s *Store) {
 		gone = mustEnqueue(t, s, delivery("push"))
 		mustClaim(t, s)
 		if err := s.Finish(ctx(t), gone, queue.Report{Status: queue.StatusDone}); err != nil {
@@ -421,7 +421,7 @@ func TestWALReplayBothFiles(t *testing.T) {
 // before or after a reopen.
 func TestWALTurnsUnderLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	s, err := Open(path, Options{SweepInterval: -1, Logger: testLogger(t)})
+	s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,12 @@
 package natsq
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/gateway/queue/natsq/natstest"
 	"github.com/hookgate/hookgate/gateway/queue/queuetest"
@@ -34,34 +31,20 @@ func open(t *testing.T, srv *natstest.Server, opts Options) *Store {
 		opts.Logger = testLogger(t)
 	}
 	s, err := Open(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return queuetest.Opened(t, s, err)
 }
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func delivery(kind string) *queue.Delivery {
-	return &queue.Delivery{Envelope: envelope.Envelope{
-		Kind:    kind,
-		Project: envelope.Project{ID: 1, Path: "g/a"},
-		Payload: json.RawMessage(`{"object_kind":"` + kind + `"}`),
-	}}
-}
+// The helpers both backends' tests share.
+var (
+	ctx        = queuetest.Context
+	delivery   = queuetest.Delivery
+	mustClaim  = queuetest.Claim
+	nothingFor = queuetest.NoClaim
+)
 
 func TestConformance(t *testing.T) {
 	srv := natstest.Start(t)
@@ -73,6 +56,6 @@ func TestConformance(t *testing.T) {
 func TestConformanceClock(t *testing.T) {
 	srv := natstest.Start(t)
 	queuetest.RunClock(t, func(t *testing.T, now func() time.Time, window time.Duration) queue.Backend {
-		return open(t, srv, Options{Now: now, DedupeWindow: window})
+		return open(t, srv, Options{Now: now, Policy: queue.Policy{DedupeWindow: window}})
 	})
 }

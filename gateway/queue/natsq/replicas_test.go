@@ -45,24 +45,6 @@ func mustEnqueue(t *testing.T, s *Store, d *queue.Delivery) queue.Receipt {
 	return rc
 }
 
-func mustClaim(t *testing.T, s *Store) *queue.Delivery {
-	t.Helper()
-	d, err := s.Claim(ctx(t))
-	if err != nil {
-		t.Fatalf("claim: %v", err)
-	}
-	return d
-}
-
-func nothingFor(t *testing.T, s *Store, d time.Duration) {
-	t.Helper()
-	c, cancel := context.WithTimeout(t.Context(), d)
-	defer cancel()
-	if got, err := s.Claim(c); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("claim = %v, %v; want nothing ready", got, err)
-	}
-}
-
 func TestDuplicateAcrossReplicas(t *testing.T) {
 	a, b := pair(t, Options{})
 	d := delivery("note")
@@ -340,7 +322,7 @@ func TestSweep(t *testing.T) {
 	var offset time.Duration
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
-	opts := Options{Stream: "SWEEP", Subject: "sweep.deliveries", Now: now, RetainCount: 2, RetainFor: time.Hour}
+	opts := Options{Stream: "SWEEP", Subject: "sweep.deliveries", Now: now, Policy: queue.Policy{RetainCount: 2, RetainFor: time.Hour}}
 	s := open(t, srv, opts)
 	var ids []string
 	for range 4 {
@@ -453,7 +435,7 @@ func TestTooLarge(t *testing.T) {
 // TestDeliveryLimit: a message JetStream will not deliver again (its
 // MaxDeliver reached) is dead-lettered rather than left stuck.
 func TestDeliveryLimit(t *testing.T) {
-	a, _ := pair(t, Options{MaxAttempts: 1, QuarantineAfter: -1})
+	a, _ := pair(t, Options{MaxAttempts: 1, Policy: queue.Policy{QuarantineAfter: -1}})
 	limit := a.opts.maxDeliver()
 	id := mustEnqueue(t, a, delivery("note")).ID
 	for run := 1; run < limit; run++ {

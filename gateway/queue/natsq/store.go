@@ -73,6 +73,12 @@ const (
 	DefaultOpTimeout       = 10 * time.Second
 )
 
+// defaultPolicy holds the values the zero fields of Options.Policy take.
+var defaultPolicy = queue.Policy{
+	DedupeWindow: DefaultDedupeWindow, QuarantineAfter: DefaultQuarantineAfter,
+	RetainFor: DefaultRetainFor, RetainCount: DefaultRetainCount, SweepInterval: DefaultSweepInterval,
+}
+
 // consumerName is the durable consumer every replica shares.
 const consumerName = "hookgate"
 
@@ -109,20 +115,12 @@ type Options struct {
 	// MaxDeliver is a backstop above it (see maxDeliver). Default 5.
 	MaxAttempts int
 
-	// DedupeWindow is how long an idempotency key is remembered. 0 means
-	// DefaultDedupeWindow; negative disables deduplication.
-	DedupeWindow time.Duration
-	// QuarantineAfter is the number of runs that did not reach Finish
-	// after which a delivery is marked dead. 0 means 3; negative never.
-	QuarantineAfter int
-	// RetainFor and RetainCount bound the delivery log of final
-	// deliveries, like the local backend. 0 means the defaults (30 days,
-	// 100000); negative means no bound.
-	RetainFor   time.Duration
-	RetainCount int
-	// SweepInterval is how often the janitor applies retention and
-	// repairs orphans. 0 means 5 minutes; negative starts none.
-	SweepInterval time.Duration
+	// Policy sets deduplication, quarantine, retention and the janitor
+	// (which here also repairs orphans). Its zero fields mean
+	// DefaultDedupeWindow (7 days), DefaultQuarantineAfter (3),
+	// DefaultRetainFor (30 days), DefaultRetainCount (100000) and
+	// DefaultSweepInterval (5 minutes); negative ones turn the feature off.
+	queue.Policy
 
 	// Now is the clock used for dedupe windows, NotBefore and UpdatedAt;
 	// nil means time.Now. For tests.
@@ -156,21 +154,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
-	if o.DedupeWindow == 0 {
-		o.DedupeWindow = DefaultDedupeWindow
-	}
-	if o.QuarantineAfter == 0 {
-		o.QuarantineAfter = DefaultQuarantineAfter
-	}
-	if o.RetainFor == 0 {
-		o.RetainFor = DefaultRetainFor
-	}
-	if o.RetainCount == 0 {
-		o.RetainCount = DefaultRetainCount
-	}
-	if o.SweepInterval == 0 {
-		o.SweepInterval = DefaultSweepInterval
-	}
+	o.Policy = o.Policy.WithDefaults(defaultPolicy)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -17,7 +17,7 @@ func testClaimOrder(t *testing.T, b queue.Backend) {
 	}
 	var got []string
 	for range want {
-		d := claim(t, b)
+		d := Claim(t, b)
 		if d.Status != queue.StatusRunning || d.Attempts != 1 || d.Finished != 0 {
 			t.Errorf("claimed %s: status %s, attempts %d, finished %d; want running, 1, 0",
 				d.ID, d.Status, d.Attempts, d.Finished)
@@ -34,7 +34,7 @@ func testClaimOrder(t *testing.T, b queue.Backend) {
 	if !slices.Equal(got, want) {
 		t.Errorf("claim order %v, want enqueue order %v", got, want)
 	}
-	noClaim(t, b, 50*time.Millisecond)
+	NoClaim(t, b, 50*time.Millisecond)
 }
 
 type claimResult struct {
@@ -64,7 +64,7 @@ func receive(t *testing.T, ch <-chan claimResult) claimResult {
 
 func testClaimBlocksThenWakes(t *testing.T, b queue.Backend) {
 	const claimers = 3
-	ctx := testCtx(t)
+	ctx := Context(t)
 	var results []<-chan claimResult
 	for range claimers {
 		results = append(results, claimAsync(ctx, b))
@@ -96,7 +96,7 @@ func testClaimBlocksThenWakes(t *testing.T, b queue.Backend) {
 }
 
 func testClaimContext(t *testing.T, b queue.Backend) {
-	noClaim(t, b, 20*time.Millisecond)
+	NoClaim(t, b, 20*time.Millisecond)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := b.Claim(ctx); !errors.Is(err, context.Canceled) {
@@ -112,7 +112,7 @@ func testClaimContext(t *testing.T, b queue.Backend) {
 
 func testRetryNotBefore(t *testing.T, b queue.Backend) {
 	id := enqueue(t, b, newDelivery("note", "g/a")).ID
-	claim(t, b)
+	Claim(t, b)
 	retryAt := time.Now().Add(400 * time.Millisecond)
 	outcomes := []queue.Outcome{
 		{Rule: "r1", Plugin: "p1", Status: "ok", Attempts: 1},
@@ -129,12 +129,12 @@ func testRetryNotBefore(t *testing.T, b queue.Backend) {
 
 	// A fresh delivery is ready before the retry.
 	fresh := enqueue(t, b, newDelivery("push", "g/a")).ID
-	if d := claim(t, b); d.ID != fresh {
+	if d := Claim(t, b); d.ID != fresh {
 		t.Errorf("claimed %s, want the fresh %s before the delayed retry", d.ID, fresh)
 	}
-	noClaim(t, b, 100*time.Millisecond)
+	NoClaim(t, b, 100*time.Millisecond)
 
-	d := claim(t, b)
+	d := Claim(t, b)
 	if now := time.Now(); now.Before(retryAt) {
 		t.Errorf("retry claimed at %v, %v before its RetryAt", now, retryAt.Sub(now))
 	}
@@ -148,8 +148,8 @@ func testDelayedEnqueue(t *testing.T, b queue.Backend) {
 	d := newDelivery("note", "g/a")
 	d.NotBefore = time.Now().Add(300 * time.Millisecond)
 	id := enqueue(t, b, d).ID
-	noClaim(t, b, 50*time.Millisecond)
-	got := claim(t, b)
+	NoClaim(t, b, 50*time.Millisecond)
+	got := Claim(t, b)
 	if got.ID != id || time.Now().Before(d.NotBefore) {
 		t.Errorf("delayed delivery %s claimed as %s at %v, want after %v", id, got.ID, time.Now(), d.NotBefore)
 	}

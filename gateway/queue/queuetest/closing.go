@@ -10,7 +10,7 @@ import (
 
 func testPing(t *testing.T, b queue.Backend) {
 	for range 3 {
-		if err := b.Ping(testCtx(t)); err != nil {
+		if err := b.Ping(Context(t)); err != nil {
 			t.Fatalf("ping: %v", err)
 		}
 	}
@@ -18,8 +18,8 @@ func testPing(t *testing.T, b queue.Backend) {
 
 func testClose(t *testing.T, b queue.Backend) {
 	id := enqueue(t, b, newDelivery("note", "g/a")).ID
-	claim(t, b)
-	waiting := claimAsync(testCtx(t), b)
+	Claim(t, b)
+	waiting := claimAsync(Context(t), b)
 	select {
 	case r := <-waiting:
 		t.Fatalf("claim on an empty queue returned %v, %v", r.d, r.err)
@@ -37,7 +37,7 @@ func testClose(t *testing.T, b queue.Backend) {
 		t.Errorf("waiting claim took %v to notice close", d)
 	}
 
-	ctx := testCtx(t)
+	ctx := Context(t)
 	calls := map[string]func() error{
 		"enqueue": func() error { _, err := b.Enqueue(ctx, newDelivery("note", "g/a")); return err },
 		"claim":   func() error { _, err := b.Claim(ctx); return err },

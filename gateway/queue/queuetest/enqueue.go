@@ -46,7 +46,7 @@ func testEnqueueGet(t *testing.T, b queue.Backend) {
 		t.Errorf("fresh delivery kept worker fields: %+v", got)
 	}
 
-	if _, err := b.Get(testCtx(t), "no-such-id"); !errors.Is(err, queue.ErrNotFound) {
+	if _, err := b.Get(Context(t), "no-such-id"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("get unknown id: %v, want ErrNotFound", err)
 	}
 }
@@ -76,7 +76,7 @@ func testDedupe(t *testing.T, b queue.Backend) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			rc, err := b.Enqueue(testCtx(t), withKey(newDelivery("push", "g/b"), "race"))
+			rc, err := b.Enqueue(Context(t), withKey(newDelivery("push", "g/b"), "race"))
 			if err != nil {
 				t.Error(err)
 			}
@@ -112,7 +112,7 @@ func testConcurrentEnqueue(t *testing.T, b queue.Backend) {
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
-			ctx := testCtx(t)
+			ctx := Context(t)
 			for i := g; i < total; i += goroutines {
 				rc, err := b.Enqueue(ctx, withKey(newDelivery("note", "g/a"), fmt.Sprint("k-", i)))
 				if err != nil {

@@ -24,7 +24,7 @@ func richOutcomes() []queue.Outcome {
 }
 
 func testFinish(t *testing.T, b queue.Backend) {
-	ctx := testCtx(t)
+	ctx := Context(t)
 	queued := enqueue(t, b, newDelivery("note", "g/a")).ID
 	if err := b.Finish(ctx, queued, queue.Report{Status: queue.StatusDone}); !errors.Is(err, queue.ErrNotRunning) {
 		t.Errorf("finish of a queued delivery: %v, want ErrNotRunning", err)
@@ -42,7 +42,7 @@ func testFinish(t *testing.T, b queue.Backend) {
 		{"dead", queue.Report{Status: queue.StatusDead, Error: "retries exhausted"}},
 	}
 	for _, tc := range cases {
-		d := claim(t, b)
+		d := Claim(t, b)
 		for _, bad := range []queue.Status{queue.StatusRunning, "bogus", ""} {
 			if err := b.Finish(ctx, d.ID, queue.Report{Status: bad}); err == nil {
 				t.Errorf("%s: finish with status %q accepted", tc.name, bad)
@@ -65,19 +65,19 @@ func testFinish(t *testing.T, b queue.Backend) {
 		enqueue(t, b, newDelivery("note", "g/a")) // the next case's delivery
 	}
 	// Final deliveries are not handed out again: only the last one is left.
-	if d := claim(t, b); d.Status != queue.StatusRunning || d.Attempts != 1 {
+	if d := Claim(t, b); d.Status != queue.StatusRunning || d.Attempts != 1 {
 		t.Errorf("last delivery claimed with status %s, attempts %d", d.Status, d.Attempts)
 	}
-	noClaim(t, b, 50*time.Millisecond)
+	NoClaim(t, b, 50*time.Millisecond)
 }
 
 func testRequeue(t *testing.T, b queue.Backend) {
-	ctx := testCtx(t)
+	ctx := Context(t)
 	id := enqueue(t, b, newDelivery("note", "g/a")).ID
 	if err := b.Requeue(ctx, id, ""); !errors.Is(err, queue.ErrNotFinal) {
 		t.Errorf("requeue of a queued delivery: %v, want ErrNotFinal", err)
 	}
-	claim(t, b)
+	Claim(t, b)
 	if err := b.Requeue(ctx, id, ""); !errors.Is(err, queue.ErrNotFinal) {
 		t.Errorf("requeue of a running delivery: %v, want ErrNotFinal", err)
 	}
@@ -96,7 +96,7 @@ func testRequeue(t *testing.T, b queue.Backend) {
 		t.Errorf("after requeue: status %s error %q, want queued and no error", got.Status, got.Error)
 	}
 	sameJSON(t, "outcomes after requeue of r2", got.Outcomes, outcomes[:1])
-	d := claim(t, b)
+	d := Claim(t, b)
 	if d.ID != id || d.Attempts != 2 {
 		t.Errorf("replay claim: %s attempts %d, want %s attempts 2", d.ID, d.Attempts, id)
 	}
@@ -107,7 +107,7 @@ func testRequeue(t *testing.T, b queue.Backend) {
 	if err := b.Requeue(ctx, id, ""); err != nil {
 		t.Fatalf("requeue: %v", err)
 	}
-	d = claim(t, b)
+	d = Claim(t, b)
 	if d.ID != id || len(d.Outcomes) != 0 || d.Error != "" || d.Attempts != 3 {
 		t.Errorf("replay claim: %s outcomes %d error %q attempts %d; want %s, none, empty, 3",
 			d.ID, len(d.Outcomes), d.Error, d.Attempts, id)

@@ -18,13 +18,13 @@ func testList(t *testing.T, b queue.Backend) {
 	for _, s := range specs {
 		d = append(d, enqueue(t, b, newDelivery(s.kind, s.project)).ID)
 	}
-	claim(t, b)
+	Claim(t, b)
 	finish(t, b, d[0], queue.Report{Status: queue.StatusDone, Outcomes: []queue.Outcome{{Rule: "r1", Status: "ok"}}})
-	claim(t, b)
+	Claim(t, b)
 	finish(t, b, d[1], queue.Report{Status: queue.StatusFailed, Outcomes: []queue.Outcome{
 		{Rule: "r1", Status: "ok"}, {Rule: "r2", Status: "error"},
 	}})
-	claim(t, b)
+	Claim(t, b)
 
 	rev := func(idx ...int) []string {
 		out := make([]string, len(idx))
@@ -75,7 +75,7 @@ func testListLimit(t *testing.T, b queue.Backend) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			if _, err := b.Enqueue(testCtx(t), newDelivery("note", "g/a")); err != nil {
+			if _, err := b.Enqueue(Context(t), newDelivery("note", "g/a")); err != nil {
 				t.Error(err)
 			}
 		})

@@ -15,12 +15,13 @@
 //	}
 //
 // Subtests run in parallel, each on its own fresh backend.
+//
+// The package also holds the helpers the backends' own tests share:
+// Context, Delivery, Opened, Claim and NoClaim.
 package queuetest
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -99,15 +100,6 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// wait bounds every blocking call of the suite.
-const wait = 10 * time.Second
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // newDelivery is a small note delivery of kind on project.
 func newDelivery(kind, project string) *queue.Delivery {
 	payload := fmt.Sprintf(`{"object_kind":%q,"project":{"path_with_namespace":%q}}`, kind, project)
@@ -126,7 +118,7 @@ func newDelivery(kind, project string) *queue.Delivery {
 
 func enqueue(t *testing.T, b queue.Backend, d *queue.Delivery) queue.Receipt {
 	t.Helper()
-	rc, err := b.Enqueue(testCtx(t), d)
+	rc, err := b.Enqueue(Context(t), d)
 	if err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
@@ -136,18 +128,9 @@ func enqueue(t *testing.T, b queue.Backend, d *queue.Delivery) queue.Receipt {
 	return rc
 }
 
-func claim(t *testing.T, b queue.Backend) *queue.Delivery {
-	t.Helper()
-	d, err := b.Claim(testCtx(t))
-	if err != nil {
-		t.Fatalf("claim: %v", err)
-	}
-	return d
-}
-
 func get(t *testing.T, b queue.Backend, id string) *queue.Delivery {
 	t.Helper()
-	d, err := b.Get(testCtx(t), id)
+	d, err := b.Get(Context(t), id)
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}
@@ -156,29 +139,18 @@ func get(t *testing.T, b queue.Backend, id string) *queue.Delivery {
 
 func finish(t *testing.T, b queue.Backend, id string, r queue.Report) {
 	t.Helper()
-	if err := b.Finish(testCtx(t), id, r); err != nil {
+	if err := b.Finish(Context(t), id, r); err != nil {
 		t.Fatalf("finish %s: %v", id, err)
 	}
 }
 
 func list(t *testing.T, b queue.Backend, f queue.Filter) []*queue.Delivery {
 	t.Helper()
-	ds, err := b.List(testCtx(t), f)
+	ds, err := b.List(Context(t), f)
 	if err != nil {
 		t.Fatalf("list %+v: %v", f, err)
 	}
 	return ds
-}
-
-// noClaim asserts that nothing is ready within d.
-func noClaim(t *testing.T, b queue.Backend, d time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	defer cancel()
-	got, err := b.Claim(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("claim on nothing ready = %v, %v; want context.DeadlineExceeded", got, err)
-	}
 }
 
 func ids(ds []*queue.Delivery) []string {
