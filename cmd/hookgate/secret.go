@@ -41,71 +41,86 @@ func secretCmd(args []string) int {
 	}
 }
 
-func secretRotate(args []string) int {
-	fs := flag.NewFlagSet("secret rotate", flag.ContinueOnError)
+// secretRun is what every secret subcommand starts from: its loaded
+// configuration and its positional arguments.
+type secretRun struct {
+	name string // "secret rotate", as in its messages
+	cfg  *config.Config
+	pos  []string
+}
+
+// startSecret adds --config to fs (which holds the subcommand's own flags),
+// parses args (flags and positionals in any order), checks that there are
+// minPos to maxPos positionals and loads the configuration. When it returns
+// a nil run, exit with its code: 2 after a flag error (already printed by fs)
+// or the usage, 1 after printing the configuration's problems.
+func startSecret(fs *flag.FlagSet, args []string, minPos, maxPos int) (*secretRun, int) {
 	cfgPath := fs.String("config", "", "configuration file (default: embedded defaults)")
-	instance := fs.String("gitlab", "", "URL of the [[gitlab]] instance (default: the one the project was enrolled on)")
-	grace := fs.Duration("grace", enroll.DefaultRotateGrace, "how long the current secrets stay valid")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return nil, 2
 	}
-	if len(pos) != 1 {
+	if len(pos) < minPos || len(pos) > maxPos {
 		fmt.Fprint(os.Stderr, secretUsage)
-		return 2
+		return nil, 2
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		printProblems(err)
-		return 1
+		return nil, 1
 	}
+	return &secretRun{name: fs.Name(), cfg: cfg, pos: pos}, 0
+}
+
+// fail prints err after the subcommand's name and returns exit code 1.
+func (r *secretRun) fail(err error) int {
+	fmt.Fprintf(os.Stderr, "hookgate %s: %v\n", r.name, err)
+	return 1
+}
+
+func secretRotate(args []string) int {
+	fs := flag.NewFlagSet("secret rotate", flag.ContinueOnError)
+	instance := fs.String("gitlab", "", "URL of the [[gitlab]] instance (default: the one the project was enrolled on)")
+	grace := fs.Duration("grace", enroll.DefaultRotateGrace, "how long the current secrets stay valid")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	r, code := startSecret(fs, args, 1, 1)
+	if r == nil {
+		return code
+	}
+	project := r.pos[0]
 	recorded := ""
-	if infos, err := enroll.List(cfg.EnrolledSecretsFile(), pos[0], time.Now()); err == nil && len(infos) == 1 {
+	if infos, err := enroll.List(r.cfg.EnrolledSecretsFile(), project, time.Now()); err == nil && len(infos) == 1 {
 		recorded = infos[0].Instance
 	}
-	e, inst, err := newEnroller(cfg, *instance, recorded)
+	e, inst, err := newEnroller(r.cfg, *instance, recorded)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookgate secret rotate:", err)
-		return 1
+		return r.fail(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := e.Rotate(ctx, pos[0], *grace)
+	res, err := e.Rotate(ctx, project, *grace)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookgate secret rotate:", err)
-		return 1
+		return r.fail(err)
 	}
-	printEnrolled(os.Stdout, res, inst, cfg, *asJSON)
+	printEnrolled(os.Stdout, res, inst, r.cfg, *asJSON)
 	return 0
 }
 
 func secretList(args []string) int {
 	fs := flag.NewFlagSet("secret list", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (default: embedded defaults)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) > 1 {
-		fmt.Fprint(os.Stderr, secretUsage)
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		printProblems(err)
-		return 1
+	r, code := startSecret(fs, args, 0, 1)
+	if r == nil {
+		return code
 	}
 	project := ""
-	if len(pos) == 1 {
-		project = pos[0]
+	if len(r.pos) == 1 {
+		project = r.pos[0]
 	}
-	file := cfg.EnrolledSecretsFile()
+	file := r.cfg.EnrolledSecretsFile()
 	infos, err := enroll.List(file, project, time.Now())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookgate secret list:", err)
-		return 1
+		return r.fail(err)
 	}
 	if *asJSON {
 		if infos == nil {
@@ -154,30 +169,19 @@ func printSecretTable(w io.Writer, infos []enroll.ProjectInfo) {
 
 func secretRemove(args []string) int {
 	fs := flag.NewFlagSet("secret remove", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (default: embedded defaults)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
+	r, code := startSecret(fs, args, 1, 1)
+	if r == nil {
+		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprint(os.Stderr, secretUsage)
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
+	project := r.pos[0]
+	found, err := enroll.Remove(r.cfg.EnrolledSecretsFile(), project, time.Now())
 	if err != nil {
-		printProblems(err)
-		return 1
-	}
-	found, err := enroll.Remove(cfg.EnrolledSecretsFile(), pos[0], time.Now())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookgate secret remove:", err)
-		return 1
+		return r.fail(err)
 	}
 	if !found {
-		fmt.Fprintf(os.Stderr, "hookgate secret remove: %s is not enrolled\n", pos[0])
-		return 1
+		return r.fail(fmt.Errorf("%s is not enrolled", project))
 	}
 	fmt.Printf("%s: enrolled secrets removed; the [[secret]] blocks apply to it again.\n"+
-		"Its webhook in GitLab is unchanged: set its secret token to one of those, or delete it.\n", pos[0])
+		"Its webhook in GitLab is unchanged: set its secret token to one of those, or delete it.\n", project)
 	return 0
 }

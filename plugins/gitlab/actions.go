@@ -30,41 +30,13 @@ func (s *Scope) Comment(ctx context.Context, body string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	api := s.c.api
+	r, create := s.noteable(t).comment(body)
 	var note *gl.Note
-	var r request
-	var send sendFunc
-	switch t.kind {
-	case onMR:
-		opt := &gl.CreateMergeRequestNoteOptions{Body: &body}
-		r = request{method: http.MethodPost, path: s.itemPath(t) + "/notes", body: opt, note: true}
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			note, resp, err = api.Notes.CreateMergeRequestNote(s.pid, t.id, opt, o...)
-			return resp, err
-		}
-	case onIssue:
-		opt := &gl.CreateIssueNoteOptions{Body: &body}
-		r = request{method: http.MethodPost, path: s.itemPath(t) + "/notes", body: opt, note: true}
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			note, resp, err = api.Notes.CreateIssueNote(s.pid, t.id, opt, o...)
-			return resp, err
-		}
-	case onSnippet:
-		opt := &gl.CreateSnippetNoteOptions{Body: &body}
-		r = request{method: http.MethodPost, path: s.itemPath(t) + "/notes", body: opt, note: true}
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			note, resp, err = api.Notes.CreateSnippetNote(s.pid, t.id, opt, o...)
-			return resp, err
-		}
-	default:
-		opt := &gl.PostCommitCommentOptions{Note: &body}
-		r = request{method: http.MethodPost, path: s.projectPath() + "/repository/commits/" + gl.PathEscape(t.sha) + "/comments", body: opt, note: true}
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			_, resp, err = api.Commits.PostCommitComment(s.pid, t.sha, opt, o...)
-			return resp, err
-		}
-	}
-	if _, err := s.call(ctx, r, send); err != nil {
+	_, err = s.call(ctx, r, func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
+		note, resp, err = create(o...)
+		return resp, err
+	})
+	if err != nil {
 		return 0, err
 	}
 	if note == nil {
@@ -171,35 +143,7 @@ func (s *Scope) labels(ctx context.Context, op string, labels []string) error {
 	if err != nil {
 		return err
 	}
-	lo := gl.LabelOptions(append([]string(nil), labels...))
-	api := s.c.api
-	r := request{method: http.MethodPut, path: s.itemPath(t)}
-	var send sendFunc
-	if t.kind == onMR {
-		opt := &gl.UpdateMergeRequestOptions{}
-		if op == "add_labels" {
-			opt.AddLabels = &lo
-		} else {
-			opt.RemoveLabels = &lo
-		}
-		r.body = opt
-		send = func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-			_, resp, err := api.MergeRequests.UpdateMergeRequest(s.pid, t.id, opt, o...)
-			return resp, err
-		}
-	} else {
-		opt := &gl.UpdateIssueOptions{}
-		if op == "add_labels" {
-			opt.AddLabels = &lo
-		} else {
-			opt.RemoveLabels = &lo
-		}
-		r.body = opt
-		send = func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-			_, resp, err := api.Issues.UpdateIssue(s.pid, t.id, opt, o...)
-			return resp, err
-		}
-	}
+	r, send := s.noteable(t).relabel(op, labels)
 	_, err = s.call(ctx, r, send)
 	return err
 }
@@ -234,8 +178,9 @@ func (s *Scope) React(ctx context.Context, emoji string) error {
 	}
 	var t target
 	var err error
-	onNote := s.env.Kind == "note" && s.env.NoteID > 0
-	if onNote {
+	var noteID int64 // the event's note when reacting to it, else 0
+	if s.env.Kind == "note" && s.env.NoteID > 0 {
+		noteID = s.env.NoteID
 		t, err = s.noteTarget()
 		if err == nil && t.kind == onCommit {
 			err = errors.New("gitlab: react: the event's note is on a commit, which takes no award emoji")
@@ -246,35 +191,7 @@ func (s *Scope) React(ctx context.Context, emoji string) error {
 	if err != nil {
 		return err
 	}
-	opt := &gl.CreateAwardEmojiOptions{Name: name}
-	api := s.c.api
-	r := request{method: http.MethodPost, body: opt, harmless: harmlessAward}
-	var send sendFunc
-	if onNote {
-		noteID := s.env.NoteID
-		r.path = s.itemPath(t) + "/notes/" + strconv.FormatInt(noteID, 10) + "/award_emoji"
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			switch t.kind {
-			case onMR:
-				_, resp, err = api.AwardEmoji.CreateMergeRequestAwardEmojiOnNote(s.pid, t.id, noteID, opt, o...)
-			case onIssue:
-				_, resp, err = api.AwardEmoji.CreateIssuesAwardEmojiOnNote(s.pid, t.id, noteID, opt, o...)
-			default:
-				_, resp, err = api.AwardEmoji.CreateSnippetAwardEmojiOnNote(s.pid, t.id, noteID, opt, o...)
-			}
-			return resp, err
-		}
-	} else {
-		r.path = s.itemPath(t) + "/award_emoji"
-		send = func(o ...gl.RequestOptionFunc) (resp *gl.Response, err error) {
-			if t.kind == onMR {
-				_, resp, err = api.AwardEmoji.CreateMergeRequestAwardEmoji(s.pid, t.id, opt, o...)
-			} else {
-				_, resp, err = api.AwardEmoji.CreateIssueAwardEmoji(s.pid, t.id, opt, o...)
-			}
-			return resp, err
-		}
-	}
+	r, send := s.noteable(t).award(noteID, name)
 	_, err = s.call(ctx, r, send)
 	return err
 }
