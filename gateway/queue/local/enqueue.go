@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -104,6 +105,12 @@ type enqueueOp struct {
 	// generated says the id was made by newEnqueueOp (a new UUIDv7), so it
 	// cannot be stored already.
 	generated bool
+	// lookedUp says the key was looked up in bbolt's dedupe index already
+	// (by the log writer's decision, or by apply); expired says an expired
+	// entry was found there, remembered at expiredAt. store then need not
+	// look again.
+	lookedUp, expired bool
+	expiredAt         uint64
 
 	receipt queue.Receipt
 }
@@ -117,12 +124,14 @@ func (o *enqueueOp) apply(w *wtx) error {
 
 	// Reads first: a duplicate or a refusal writes nothing.
 	if len(key) > 0 && w.s.opts.DedupeWindow > 0 {
+		o.lookedUp, o.expired = true, false
 		if v := w.bucket(bucketDedupe).Get(key); v != nil {
 			at, first := splitTimeKey(v)
 			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {
 				o.receipt = queue.Receipt{ID: first, Duplicate: true}
 				return nil
 			}
+			o.expired, o.expiredAt = true, at
 		}
 	}
 	if w.bucket(bucketDeliveries).Get(id) != nil {
@@ -144,7 +153,13 @@ func (o *enqueueOp) store(w *wtx) error {
 	key := []byte(o.r.Key)
 	dedupe := len(key) > 0 && w.s.opts.DedupeWindow > 0
 	var expired []byte // dedupe_at entry of an expired key, to replace
-	if dedupe {
+	switch {
+	case dedupe && o.lookedUp:
+		if o.expired {
+			expired = binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(key)), o.expiredAt)
+			expired = append(expired, key...)
+		}
+	case dedupe:
 		if v := w.bucket(bucketDedupe).Get(key); v != nil {
 			at, _ := splitTimeKey(v)
 			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {

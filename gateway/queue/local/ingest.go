@@ -231,12 +231,14 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 				o.receipt = queue.Receipt{ID: p.id, Duplicate: true}
 				continue
 			}
+			o.lookedUp, o.expired = true, false
 			if v := dedupe.Get([]byte(o.r.Key)); v != nil {
 				at, first := splitTimeKey(v)
 				if o.at.Sub(time.Unix(0, int64(at))) < window {
 					o.receipt = queue.Receipt{ID: first, Duplicate: true}
 					continue
 				}
+				o.expired, o.expiredAt = true, at // the mover replaces it
 			}
 		}
 		if !o.generated {
