@@ -141,7 +141,14 @@ func TestMetricsCountReceiverAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := scrapeMetrics(t, g.URL)
-			if r := g.post(t, tc.body, tc.headers); r.Status != tc.status {
+			if tc.answer == "too_large" {
+				// The receiver answers 413 from the headers and closes; a
+				// client still writing the body may see the close as a
+				// reset before it reads the answer. Send the headers alone.
+				if status := headersOnlyPost(t, g.URL, len(tc.body), tc.headers); status != tc.status {
+					t.Fatalf("status %d, want %d", status, tc.status)
+				}
+			} else if r := g.post(t, tc.body, tc.headers); r.Status != tc.status {
 				t.Fatalf("status %d, want %d (%v)", r.Status, tc.status, r.Body)
 			}
 			after := scrapeMetrics(t, g.URL)

@@ -117,12 +117,18 @@ func TestReceiverAnswers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.status == 413 {
+				// fiber answers from the headers, before the handler (the
+				// body is not ours), and closes: send the headers alone, or
+				// the close may reset the connection before the answer is read.
+				if status := headersOnlyPost(t, g.URL, len(tc.body), tc.headers); status != tc.status {
+					t.Fatalf("status = %d, want %d", status, tc.status)
+				}
+				return
+			}
 			r := g.post(t, tc.body, tc.headers)
 			if r.Status != tc.status {
 				t.Fatalf("status = %d, want %d (body %v)", r.Status, tc.status, r.Body)
-			}
-			if tc.status == 413 {
-				return // fiber answers before the handler; the body is not ours
 			}
 			if tc.answer == "" {
 				if msg, _ := r.Body["error"].(string); msg == "" {
