@@ -38,7 +38,7 @@ func (f ProcessorFunc) Process(ctx context.Context, d *queue.Delivery) queue.Rep
 type Workers struct {
 	Queue     Claimer
 	Processor Processor
-	// Count is the number of concurrent workers (default 4).
+	// Count is the number of concurrent workers (default 64).
 	Count int
 	// Grace is how long running work may continue after Run's ctx ends
 	// before its own context is cancelled (default 30s).

@@ -160,7 +160,7 @@ type Plugins struct {
 
 // Workers sizes the processing pool.
 type Workers struct {
-	// Count is the number of concurrent workers. Default 4.
+	// Count is the number of concurrent workers. Default 64.
 	Count int `toml:"count"`
 }
 

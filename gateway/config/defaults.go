@@ -29,7 +29,7 @@ const (
 	DefaultNATSMaxAge      = Duration(720 * time.Hour)
 	DefaultNATSAckWait     = Duration(60 * time.Second)
 	DefaultPluginTimeout   = Duration(5 * time.Second)
-	DefaultWorkers         = 4
+	DefaultWorkers         = 64
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "auto"
 	// DefaultSecretsFileName is enroll.secrets_file's name when not set,

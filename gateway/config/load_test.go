@@ -331,7 +331,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Rules:   Rules{Watch: &watch},
 		Plugins: Plugins{Timeout: Duration(5 * time.Second)},
-		Workers: Workers{Count: 4},
+		Workers: Workers{Count: 64},
 		Log:     Log{Level: "info", Format: "auto"},
 	}
 	if !reflect.DeepEqual(cfg, want) {

@@ -54,11 +54,11 @@ end
 	// matches it.
 	DefaultNote = "/packit build"
 	// DefaultBenchWorkers is the worker count of the generated
-	// configuration. Each run waits for two fsynced commits (the claim,
-	// and the finish shared with the next claim), so processing
-	// throughput grows with concurrency, not CPU: 4 workers (hookgate's
-	// default) process about a thousand events a second, 64 keep up with
-	// ingest (docs/performance.md).
+	// configuration, hookgate's default. Each run waits for two fsynced
+	// commits (the claim, and the finish shared with the next claim), so
+	// processing throughput grows with concurrency, not CPU: 4 workers
+	// process about 1,400 events a second, 64 keep up with ingest
+	// (docs/performance.md).
 	DefaultBenchWorkers = 64
 )
 
