@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/queue"
@@ -34,6 +35,10 @@ type ingest struct {
 	moves     chan *walBatch  // log writer -> mover
 	moverDone chan struct{}   // closed when the mover returns
 	err       error           // sticky log failure; set and read under mu
+	moveErr   error           // the last move's failure, nil once one succeeds; under mu
+
+	// fault, when set (by tests), fails moves with its error.
+	fault atomic.Pointer[error]
 }
 
 // pendingKey is an idempotency key of a logged delivery.
@@ -347,6 +352,9 @@ func (s *Store) move(batches []*walBatch) {
 		s.ops <- o // open until the mover is done
 		<-o.waitCh()
 		err := o.result()
+		s.in.mu.Lock()
+		s.in.moveErr = err
+		s.in.mu.Unlock()
 		if err == nil {
 			s.settled(batches)
 			return
@@ -400,6 +408,9 @@ type moveOp struct {
 }
 
 func (o *moveOp) apply(w *wtx) error {
+	if err := w.s.in.fault.Load(); err != nil {
+		return *err
+	}
 	for _, b := range o.batches {
 		for _, e := range b.ops {
 			if err := e.store(w); err != nil {
@@ -474,12 +485,21 @@ func (s *Store) loggedDeliveries() []*record {
 	return out
 }
 
-// ingestErr is the sticky log failure, if any.
+// ingestErr is the sticky log failure, if any, else the failure of the
+// last move into bbolt while moves keep failing (a full disk: the log
+// still takes deliveries, in its preallocated files, until the moves are
+// too far behind).
 func (s *Store) ingestErr() error {
 	if s.in == nil {
 		return nil
 	}
 	s.in.mu.Lock()
 	defer s.in.mu.Unlock()
-	return s.in.err
+	if s.in.err != nil {
+		return s.in.err
+	}
+	if s.in.moveErr != nil {
+		return fmt.Errorf("moving logged deliveries into the store fails: %w", s.in.moveErr)
+	}
+	return nil
 }

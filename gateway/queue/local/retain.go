@@ -14,6 +14,10 @@ import (
 // never holds up enqueues for long.
 const sweepChunk = 1000
 
+// releaseEveryChunks is how many sweep transactions run between two
+// releases of the store file's mapped pages (see runReleaser).
+const releaseEveryChunks = 8
+
 // Swept counts what one Sweep deleted.
 type Swept struct {
 	Deliveries int // final deliveries past retention
@@ -28,7 +32,7 @@ type Swept struct {
 // janitor calls it every SweepInterval.
 func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 	var total Swept
-	for {
+	for chunk := 1; ; chunk++ {
 		o := &sweepOp{limit: s.sweepChunk}
 		if err := s.do(ctx, o); err != nil {
 			return total, fmt.Errorf("local: sweep: %w", err)
@@ -37,6 +41,14 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 		total.Keys += o.swept.Keys
 		if !o.more {
 			return total, nil
+		}
+		// Deleting maps every page it rewrites; a sweep after a burst
+		// deletes hundreds of thousands of deliveries, faster than the
+		// releaser's second: give the pages back as it goes.
+		if chunk%releaseEveryChunks == 0 && s.opts.ReleaseInterval > 0 {
+			if err := s.releaseMapped(); err != nil {
+				s.log.Warn("could not release the store file's mapped pages", "err", err)
+			}
 		}
 	}
 }

@@ -463,3 +463,34 @@ func TestWALTurnsUnderLoad(t *testing.T) {
 	}
 	check(open(t, path, Options{}), "after reopen")
 }
+
+// While moves into bbolt fail (a full disk), the log still takes
+// deliveries but Ping reports the failure, so /readyz answers 503; once a
+// move succeeds again, Ping recovers and the deliveries are readable.
+func TestPingReportsFailingMoves(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Fatalf("ping on a healthy store: %v", err)
+	}
+	full := errors.New("no space left on device")
+	s.in.fault.Store(&full)
+	id := mustEnqueue(t, s, delivery("push")) // logged: acknowledged
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for err = s.Ping(ctx(t)); err == nil && time.Now().Before(deadline); err = s.Ping(ctx(t)) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(err, full) {
+		t.Fatalf("ping while moves fail = %v, want the move's error", err)
+	}
+	s.in.fault.Store(nil)
+	for err = s.Ping(ctx(t)); err != nil && time.Now().Before(deadline.Add(5*time.Second)); err = s.Ping(ctx(t)) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("ping after moves recovered: %v", err)
+	}
+	if d, err := s.Get(ctx(t), id); err != nil || d.Status != queue.StatusQueued {
+		t.Fatalf("get after recovery = %v, %v; want the delivery, queued", d, err)
+	}
+}
