@@ -1,7 +1,10 @@
 package local
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -24,4 +27,23 @@ func (s *Store) releaseMapped() error {
 		}
 		return nil
 	})
+}
+
+// residentFileBytes is the process's resident memory backed by files
+// (the "shared" field of /proc/self/statm: mapped file pages, the
+// executable's included).
+func residentFileBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0, fmt.Errorf("local: /proc/self/statm: %q", b)
+	}
+	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("local: /proc/self/statm: %w", err)
+	}
+	return pages * int64(os.Getpagesize()), nil
 }

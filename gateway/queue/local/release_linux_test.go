@@ -108,7 +108,7 @@ func TestReleaseMappedPages(t *testing.T) {
 func TestReleaserRunsAfterCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	const interval = 10 * time.Millisecond
-	s := open(t, path, Options{ReleaseInterval: interval})
+	s := open(t, path, Options{ReleaseInterval: interval, ReleaseAbove: 1}) // any file-backed memory (the executable's) is above
 	released := func() {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -132,4 +132,30 @@ func TestReleaserRunsAfterCommits(t *testing.T) {
 	}
 	mustEnqueue(t, s, delivery("push"))
 	released()
+}
+
+// Below ReleaseAbove nothing is released, commits or not.
+func TestReleaserWaitsForTheLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	const interval = 10 * time.Millisecond
+	s := open(t, path, Options{ReleaseInterval: interval, ReleaseAbove: 1 << 40})
+	id := mustEnqueue(t, s, delivery("push"))
+	if _, err := s.Get(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, delivery("push"))
+	time.Sleep(10 * interval)
+	if mappedKiB(t, path) == 0 {
+		t.Fatal("pages were released although the resident set is far below ReleaseAbove")
+	}
+}
+
+func TestResidentFileBytes(t *testing.T) {
+	n, err := residentFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1<<20 { // the test binary's own text is resident
+		t.Fatalf("resident file-backed memory = %d bytes, want at least the executable's pages", n)
+	}
 }

@@ -14,10 +14,6 @@ import (
 // never holds up enqueues for long.
 const sweepChunk = 1000
 
-// releaseEveryChunks is how many sweep transactions run between two
-// releases of the store file's mapped pages (see runReleaser).
-const releaseEveryChunks = 8
-
 // Swept counts what one Sweep deleted.
 type Swept struct {
 	Deliveries int // final deliveries past retention
@@ -32,8 +28,9 @@ type Swept struct {
 // janitor calls it every SweepInterval.
 func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 	var total Swept
-	for chunk := 1; ; chunk++ {
-		o := &sweepOp{limit: s.sweepChunk}
+	next := &sweepOp{limit: s.sweepChunk}
+	for {
+		o := next
 		if err := s.do(ctx, o); err != nil {
 			return total, fmt.Errorf("local: sweep: %w", err)
 		}
@@ -42,14 +39,9 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 		if !o.more {
 			return total, nil
 		}
-		// Deleting maps every page it rewrites; a sweep after a burst
-		// deletes hundreds of thousands of deliveries, faster than the
-		// releaser's second: give the pages back as it goes.
-		if chunk%releaseEveryChunks == 0 && s.opts.ReleaseInterval > 0 {
-			if err := s.releaseMapped(); err != nil {
-				s.log.Warn("could not release the store file's mapped pages", "err", err)
-			}
-		}
+		// The next transaction goes on from this one's count of final
+		// deliveries beyond RetainCount instead of counting them again.
+		next = &sweepOp{limit: s.sweepChunk, counted: true, excess: o.excessLeft}
 	}
 }
 
@@ -79,12 +71,18 @@ func (s *Store) runJanitor(interval time.Duration) {
 }
 
 // sweepOp deletes at most limit keys and limit deliveries; more is set when
-// it stopped at the limit.
+// it stopped at the limit. With counted set, excess is the number of final
+// deliveries beyond RetainCount, as the previous transaction of the sweep
+// left it (counting them is a walk over the whole final index); excessLeft
+// is what this one leaves.
 type sweepOp struct {
 	done
-	limit int
-	swept Swept
-	more  bool
+	limit      int
+	counted    bool
+	excess     int
+	swept      Swept
+	more       bool
+	excessLeft int
 }
 
 func (o *sweepOp) apply(w *wtx) error {
@@ -138,9 +136,10 @@ func (o *sweepOp) retain(w *wtx) error {
 	if opts.RetainFor < 0 && opts.RetainCount < 0 {
 		return nil
 	}
+	var victims [][]byte
 	final := w.bucket(bucketFinal)
-	excess := 0
-	if opts.RetainCount >= 0 {
+	excess := o.excess
+	if opts.RetainCount >= 0 && !o.counted {
 		n := 0
 		c := final.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -148,11 +147,11 @@ func (o *sweepOp) retain(w *wtx) error {
 		}
 		excess = n - opts.RetainCount
 	}
+	defer func() { o.excessLeft = excess - len(victims) }()
 	cutoff := uint64(0)
 	if opts.RetainFor >= 0 {
 		cutoff = nanos(w.now.Add(-opts.RetainFor))
 	}
-	var victims [][]byte
 	c := final.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if at, _ := splitTimeKey(k); len(victims) >= excess && at >= cutoff {

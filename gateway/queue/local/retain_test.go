@@ -128,3 +128,45 @@ func TestJanitor(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A count limit that takes several transactions to apply: each goes on
+// from the previous one's count (the final index is walked once per sweep).
+func TestRetentionCountOverSeveralTransactions(t *testing.T) {
+	clock := queuetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{
+		Now:    clock.Now,
+		Policy: queue.Policy{RetainFor: -1, RetainCount: 2},
+	})
+	s.sweepChunk = 2
+	var finals []string
+	for range 9 {
+		id := mustEnqueue(t, s, delivery("push"))
+		mustClaim(t, s)
+		clock.Advance(time.Minute)
+		if err := s.Finish(ctx(t), id, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+		finals = append(finals, id)
+	}
+	before := s.Stats().Commits
+	swept, err := s.Sweep(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if swept.Deliveries != 7 {
+		t.Errorf("swept %d deliveries, want 7", swept.Deliveries)
+	}
+	if n := s.Stats().Commits - before; n < 4 {
+		t.Errorf("the sweep took %d transactions, want at least 4 (2 deletions each)", n)
+	}
+	all, err := s.List(ctx(t), queue.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(all), []string{finals[8], finals[7]}; !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v", got, want)
+	}
+	if swept, err := s.Sweep(ctx(t)); err != nil || swept != (Swept{}) {
+		t.Errorf("second sweep = %+v, %v; want nothing", swept, err)
+	}
+}

@@ -111,11 +111,15 @@ type Options struct {
 	// negative ones turn the feature off (with no janitor, call Sweep
 	// yourself).
 	queue.Policy
-	// ReleaseInterval is how often the store gives back the pages of its
-	// file the process mapped while reading it, when something was
-	// committed meanwhile (Linux; see runReleaser). 0 means
-	// DefaultReleaseInterval (1 second); negative never releases them.
+	// ReleaseInterval is how often the store checks the process's
+	// resident file-backed memory, and ReleaseAbove the size above which
+	// it gives back the pages of its file the process mapped while
+	// reading it, when something was committed since the last time
+	// (Linux; see runReleaser). 0 means DefaultReleaseInterval (100 ms)
+	// and DefaultReleaseAbove (64 MiB); a negative interval never
+	// releases them.
 	ReleaseInterval time.Duration
+	ReleaseAbove    int64
 	// Now is the clock; nil means time.Now. For tests.
 	Now func() time.Time
 	// Logger receives recovery, quarantine and janitor messages; nil means
@@ -135,6 +139,9 @@ func (o Options) withDefaults() Options {
 	o.Policy = o.Policy.WithDefaults(defaultPolicy)
 	if o.ReleaseInterval == 0 {
 		o.ReleaseInterval = DefaultReleaseInterval
+	}
+	if o.ReleaseAbove <= 0 {
+		o.ReleaseAbove = DefaultReleaseAbove
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -245,7 +252,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.ReleaseInterval > 0 {
 		s.janitor.Add(1)
-		go s.runReleaser(opts.ReleaseInterval)
+		go s.runReleaser(opts.ReleaseInterval, opts.ReleaseAbove)
 	}
 	return s, nil
 }
