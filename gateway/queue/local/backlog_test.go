@@ -139,3 +139,51 @@ func TestSnapshotIsAConsistentCopy(t *testing.T) {
 		t.Fatal("backlog of a closed store did not fail")
 	}
 }
+
+// The counts Backlog reads are kept by the writer: they follow claims,
+// finishes, requeues and retention, and Open counts them afresh (with
+// the runs a dead process left requeued).
+func TestBacklogCountsSurviveReopenAndRetention(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	opts := Options{Policy: queue.Policy{RetainCount: 1, RetainFor: -1}, ReleaseInterval: -1}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		mustEnqueue(t, s, delivery("push"))
+	}
+	mustClaim(t, s)
+	check := func(s *Store, queued, run int) {
+		t.Helper()
+		b, err := s.Backlog(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Queued != queued || b.Running != run {
+			t.Fatalf("backlog = %d queued, %d running; want %d, %d", b.Queued, b.Running, queued, run)
+		}
+	}
+	check(s, 3, 1)
+	if err := s.Close(); err != nil { // the run never finishes: as if the process died
+		t.Fatal(err)
+	}
+	s = open(t, path, opts)
+	check(s, 4, 0) // requeued at Open
+	a, b := mustClaim(t, s), mustClaim(t, s)
+	check(s, 2, 2)
+	for _, d := range []*queue.Delivery{a, b} {
+		if err := s.Finish(ctx(t), d.ID, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(s, 2, 0)
+	if sw, err := s.Sweep(ctx(t)); err != nil || sw.Deliveries != 1 { // a: beyond RetainCount 1
+		t.Fatalf("sweep = %+v, %v; want one delivery deleted", sw, err)
+	}
+	check(s, 2, 0)
+	if err := s.Requeue(ctx(t), b.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 3, 0)
+}

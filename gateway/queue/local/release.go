@@ -24,10 +24,14 @@ const (
 // and the process's resident file-backed memory is above the limit, it
 // drops the store file's mappings (releaseMapped); the next access to a
 // page maps it again from the page cache. Checking costs a read of
-// /proc/self/statm; a release, a few milliseconds.
+// /proc/self/statm; a release, a few milliseconds. While releases keep
+// finding more than twice the limit mapped (a retention sweep, workers
+// draining a backlog spread over the file), it checks up to 8 times as
+// often, and slows down again once they do not.
 func (s *Store) runReleaser(interval time.Duration, above int64) {
 	defer s.janitor.Done()
-	t := time.NewTicker(interval)
+	wait := interval
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var seen uint64
 	for {
@@ -36,16 +40,29 @@ func (s *Store) runReleaser(interval time.Duration, above int64) {
 			return
 		case <-t.C:
 		}
-		c := s.commits.Load()
-		if c == seen {
-			continue
+		n, _ := residentFileBytes()
+		if c := s.commits.Load(); c != seen && s.releaseAbove(above) {
+			seen = c
 		}
-		if n, err := residentFileBytes(); err != nil || n <= above {
-			continue // unknown (not Linux) or within bounds
+		switch {
+		case n > 2*above:
+			wait = max(wait/2, interval/8)
+		case n <= above:
+			wait = min(wait*2, interval)
 		}
-		seen = c
-		if err := s.releaseMapped(); err != nil {
-			s.log.Warn("could not release the store file's mapped pages", "err", err)
-		}
+		t.Reset(wait)
 	}
+}
+
+// releaseAbove releases the store file's mapped pages when the process's
+// resident file-backed memory is above limit, and says whether it did.
+func (s *Store) releaseAbove(limit int64) bool {
+	if n, err := residentFileBytes(); err != nil || n <= limit {
+		return false // unknown (not Linux) or within bounds
+	}
+	if err := s.releaseMapped(); err != nil {
+		s.log.Warn("could not release the store file's mapped pages", "err", err)
+		return false
+	}
+	return true
 }

@@ -12,7 +12,7 @@ import (
 
 // sweepChunk bounds the deletions of one sweep transaction, so the writer
 // never holds up enqueues for long.
-const sweepChunk = 1000
+const sweepChunk = 250
 
 // Swept counts what one Sweep deleted.
 type Swept struct {
@@ -38,6 +38,14 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 		total.Keys += o.swept.Keys
 		if !o.more {
 			return total, nil
+		}
+		// Deleting maps every page it rewrites (and, by the kernel's
+		// fault-around, 15 neighbours of each); a sweep after a burst
+		// deletes hundreds of thousands of deliveries spread over the
+		// file, faster than the releaser's interval: check between
+		// transactions too.
+		if s.opts.ReleaseInterval > 0 {
+			s.releaseAbove(s.opts.ReleaseAbove)
 		}
 		// The next transaction goes on from this one's count of final
 		// deliveries beyond RetainCount instead of counting them again.

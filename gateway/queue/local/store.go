@@ -178,6 +178,15 @@ type Store struct {
 
 	commits   atomic.Uint64
 	committed atomic.Uint64
+
+	// queued and running count the deliveries in bbolt with those
+	// statuses (the status index's entries), as committed: counted at
+	// Open, kept by the writer. Backlog reads them instead of walking the
+	// index.
+	queued, running atomic.Int64
+	// commitMu is held by the writer from a commit until the counts
+	// above include it, and by view while it begins a transaction.
+	commitMu sync.Mutex
 }
 
 var _ queue.Backend = (*Store)(nil)
@@ -242,6 +251,15 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("local: open %s: %w", path, err)
 		}
 		s.wal, s.in = w, newIngest()
+	}
+	if err := s.countStatuses(); err != nil {
+		if s.wal != nil {
+			_ = s.wal.close()
+		}
+		_ = db.Close()
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	if s.wal != nil {
 		go s.runWAL()
 		go s.runMover()
 	}
@@ -292,6 +310,27 @@ func (s *Store) init() error {
 			"count", requeued)
 	}
 	return nil
+}
+
+// countStatuses counts the queued and running deliveries in the status
+// index, once, at Open.
+func (s *Store) countStatuses() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, st := range []queue.Status{queue.StatusQueued, queue.StatusRunning} {
+			prefix := statusPrefix(st)
+			var n int64
+			c := tx.Bucket(bucketStatus).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+				n++
+			}
+			if st == queue.StatusQueued {
+				s.queued.Store(n)
+			} else {
+				s.running.Store(n)
+			}
+		}
+		return nil
+	})
 }
 
 // requeueRunning moves every running delivery back to queued, keeping its
@@ -376,12 +415,27 @@ func (s *Store) Ping(ctx context.Context) error {
 // now is the store's clock.
 func (s *Store) now() time.Time { return s.opts.Now() }
 
-// view runs fn in a read transaction unless the store is closed.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+// view runs fn in a read transaction unless the store is closed. Each
+// also function runs as the transaction begins, between two commits of
+// the writer (for reading Store.queued and running as of the
+// transaction).
+func (s *Store) view(fn func(tx *bolt.Tx) error, also ...func()) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return queue.ErrClosed
 	}
-	return s.db.View(fn)
+	s.commitMu.Lock()
+	tx, err := s.db.Begin(false)
+	if err == nil {
+		for _, f := range also {
+			f()
+		}
+	}
+	s.commitMu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
 }

@@ -179,7 +179,14 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		}
 		return answers, nil
 	}
-	if err := tx.Commit(); err != nil {
+	s.commitMu.Lock()
+	err = tx.Commit()
+	if err == nil {
+		s.queued.Add(w.queued)
+		s.running.Add(w.running)
+	}
+	s.commitMu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("local: commit: %w", err)
 	}
 	s.commits.Add(1)
@@ -217,6 +224,19 @@ type wtx struct {
 	now  time.Time
 	s    *Store
 	wake bool // a delivery became ready: wake claimers after the commit
+	// queued and running are the changes to the numbers of queued and
+	// running deliveries, applied to the store's counts after the commit.
+	queued, running int64
+}
+
+// count records that r's status gains (+1) or loses (-1) one delivery.
+func (w *wtx) count(r *record, delta int64) {
+	switch r.Status {
+	case queue.StatusQueued:
+		w.queued += delta
+	case queue.StatusRunning:
+		w.running += delta
+	}
 }
 
 // bucket returns the named bucket of the transaction. Buckets whose keys
@@ -269,6 +289,7 @@ func (w *wtx) unindex(r *record) error {
 	if err := w.bucket(bucketStatus).Delete(statusKey(r.Status, r.ID)); err != nil {
 		return fmt.Errorf("unindex %s: %w", r.ID, err)
 	}
+	w.count(r, -1)
 	switch {
 	case r.Status == queue.StatusQueued:
 		if err := w.bucket(bucketReady).Delete(readyKey(r)); err != nil {
@@ -287,6 +308,7 @@ func (w *wtx) index(r *record) error {
 	if err := w.bucket(bucketStatus).Put(statusKey(r.Status, r.ID), nil); err != nil {
 		return fmt.Errorf("index %s: %w", r.ID, err)
 	}
+	w.count(r, +1)
 	switch {
 	case r.Status == queue.StatusQueued:
 		if err := w.bucket(bucketReady).Put(readyKey(r), nil); err != nil {
