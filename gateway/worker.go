@@ -52,7 +52,7 @@ type Workers struct {
 func (w *Workers) Run(ctx context.Context) error {
 	n := w.Count
 	if n <= 0 {
-		n = 4
+		n = 64
 	}
 	grace := w.Grace
 	if grace <= 0 {
@@ -80,15 +80,32 @@ func (w *Workers) Run(ctx context.Context) error {
 	errc := make(chan error, n)
 	for range n {
 		wg.Go(func() {
+			retry := newBackoff()
 			for {
 				d, err := w.Queue.Claim(ctx)
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-						errc <- fmt.Errorf("claim: %w", err)
+				switch {
+				case err == nil:
+					if retry.failures > 0 {
+						log.Info("claiming deliveries works again", "after_failures", retry.failures)
 					}
+					retry.reset()
+					w.runOne(work, d, log, &finishing)
+					continue
+				case ctx.Err() != nil || errors.Is(err, context.Canceled):
+					return
+				case errors.Is(err, queue.ErrClosed):
+					errc <- fmt.Errorf("claim: %w", err)
 					return
 				}
-				w.runOne(work, d, log, &finishing)
+				// A store that cannot write for now (a full disk, a lost
+				// NATS connection) must not stop the gateway: the receiver
+				// answers 503 meanwhile and /readyz reports it. Wait, retry.
+				if retry.failures == 0 {
+					log.Error("claiming a delivery failed; retrying with backoff", "err", err)
+				}
+				if !retry.wait(ctx) {
+					return
+				}
 			}
 		})
 	}
@@ -112,9 +129,22 @@ func (w *Workers) runOne(work context.Context, d *queue.Delivery, log *slog.Logg
 		r.Status, r.RetryAt, r.Error = queue.StatusQueued, time.Time{}, "interrupted by shutdown"
 	}
 	finishing.Go(func() {
-		if err := w.Queue.Finish(context.WithoutCancel(work), d.ID, r); err != nil {
-			log.Error("recording outcome failed", "err", err)
-			return
+		// Retried while the store fails for now and the run's context
+		// lasts (the shutdown grace); given up, the delivery stays running
+		// and the next start runs it again.
+		retry := newBackoff()
+		for {
+			err := w.Queue.Finish(context.WithoutCancel(work), d.ID, r)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, queue.ErrClosed) || errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrNotRunning) || !retry.wait(work) {
+				log.Error("recording outcome failed", "err", err)
+				return
+			}
+			if retry.failures == 1 {
+				log.Warn("recording outcome failed; retrying with backoff", "err", err)
+			}
 		}
 		log.Info("delivery processed", "status", r.Status, "rules", len(r.Outcomes), "took", time.Since(start).Round(time.Microsecond).String(), "error", r.Error)
 	})
@@ -129,4 +159,35 @@ func (w *Workers) safeProcess(ctx context.Context, d *queue.Delivery, log *slog.
 		}
 	}()
 	return w.Processor.Process(ctx, d)
+}
+
+// Bounds of the backoff between retries of a failing claim or finish.
+var (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
+
+// backoff paces retries of a store operation that fails for now.
+type backoff struct {
+	delay    time.Duration
+	failures int
+}
+
+func newBackoff() *backoff { return &backoff{delay: retryFirst} }
+
+func (b *backoff) reset() { b.delay, b.failures = retryFirst, 0 }
+
+// wait counts a failure and sleeps for the current delay, doubling it up to
+// retryMax; it returns false if ctx ends first.
+func (b *backoff) wait(ctx context.Context) bool {
+	b.failures++
+	t := time.NewTimer(b.delay)
+	defer t.Stop()
+	b.delay = min(2*b.delay, retryMax)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
