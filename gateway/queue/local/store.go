@@ -57,6 +57,15 @@
 // as history but sets Finished to Attempts, so the replay gets a fresh
 // quarantine budget.
 //
+// # Memory
+//
+// bbolt reads the file through a shared read-only mmap, and what it
+// touches stays mapped into the process. The store gives those pages
+// back when the process's file-backed resident memory passes
+// Options.ReleaseAbove (release.go), and Backlog reads counts the writer
+// keeps instead of walking an index, so neither a long run nor a large
+// backlog grows the resident set.
+//
 // # Layout
 //
 // A delivery is a record (state, outcomes; rewritten on each change) and an
