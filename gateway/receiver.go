@@ -149,6 +149,7 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		WebhookID:        c.Get("webhook-id"),
 		WebhookTimestamp: c.Get("webhook-timestamp"),
 		WebhookSignature: c.Get("webhook-signature"),
+		Instance:         c.Get("X-Gitlab-Instance"),
 	}
 	if err := r.Verifier.Verify(env.Project.Path, h, raw, r.Now()); err != nil {
 		r.Logger.Warn("delivery refused", "event", event, "project", env.Project.Path, "ip", c.IP(), "err", err)

@@ -62,6 +62,9 @@ type Headers struct {
 	WebhookID        string // webhook-id
 	WebhookTimestamp string // webhook-timestamp, unix seconds
 	WebhookSignature string // webhook-signature, "v1,<base64>" entries separated by spaces
+	// Instance is X-Gitlab-Instance, the sending instance's URL: it tells
+	// apart projects with the same path enrolled on two instances.
+	Instance string
 }
 
 // entry is one [[secret]], parsed once.
@@ -159,10 +162,19 @@ func (v *Verifier) Verify(projectPath string, h Headers, rawBody []byte, now tim
 	r := request{h: h, body: rawBody, now: now}
 	p := strings.ToLower(projectPath)
 	if v.enrolled != nil {
-		if ep, ok := v.enrolled.projects[p]; ok {
-			err := r.checkEnrolled(v.enrolled, ep)
-			if err == nil || !ep.fallback(now) {
-				return err
+		if eps, ok := v.enrolled.lookup(p, h.Instance); ok {
+			var best error
+			fallback := false
+			for _, ep := range eps {
+				err := r.checkEnrolled(v.enrolled, ep)
+				if err == nil {
+					return nil
+				}
+				best = worse(best, err)
+				fallback = fallback || ep.fallback(now)
+			}
+			if !fallback {
+				return best
 			}
 		}
 	}

@@ -27,6 +27,11 @@ type EnrolledSecret struct {
 
 // EnrolledProject is the enrolled secrets of one project.
 type EnrolledProject struct {
+	// Instance is the base URL of the GitLab instance the project is on
+	// ("https://gitlab.example.com"), compared case-insensitively and
+	// without a trailing slash with the delivery's X-Gitlab-Instance.
+	// Empty matches any instance (files written before it was recorded).
+	Instance string
 	// Project is the path_with_namespace (compared case-insensitively).
 	Project string
 	Secrets []EnrolledSecret
@@ -55,12 +60,49 @@ func TokenHash(salt []byte, token string) [sha256.Size]byte {
 // immutable and safe for concurrent use.
 type Enrolled struct {
 	ipad, opad [sha256.BlockSize]byte // the salt XOR the HMAC pads
-	projects   map[string]*enrolledProject
+	// projects holds, by lower-case path, the project's entries: one per
+	// instance it was enrolled on.
+	projects map[string][]*enrolledProject
 }
 
 type enrolledProject struct {
+	instance      string // normalized (instanceKey); "" matches any
 	secrets       []enrolledSecret
 	fallbackUntil int64 // unix nanoseconds; 0: none
+}
+
+// instanceKey normalizes a GitLab instance URL for comparison.
+func instanceKey(u string) string { return strings.ToLower(strings.TrimRight(u, "/")) }
+
+// lookup finds the entry of project path p (lower case) for a delivery
+// from instance (X-Gitlab-Instance, "" when GitLab sent none): the entry
+// of that instance, else one recorded without an instance. Without the
+// header, a path enrolled on one instance only is that entry; a path
+// enrolled on several is ambiguous and checked against all of them (any
+// one's secret accepts, as without the header nothing tells them apart).
+// ok is false when the path is not enrolled for this delivery's instance.
+func (e *Enrolled) lookup(p, instance string) (eps []*enrolledProject, ok bool) {
+	all := e.projects[p]
+	if len(all) == 0 {
+		return nil, false
+	}
+	if instance == "" {
+		return all, true
+	}
+	k := instanceKey(instance)
+	var unscoped *enrolledProject
+	for _, ep := range all {
+		switch ep.instance {
+		case k:
+			return []*enrolledProject{ep}, true
+		case "":
+			unscoped = ep
+		}
+	}
+	if unscoped != nil {
+		return []*enrolledProject{unscoped}, true
+	}
+	return nil, false
 }
 
 type enrolledSecret struct {
@@ -76,7 +118,7 @@ func NewEnrolled(salt []byte, projects []EnrolledProject) (*Enrolled, error) {
 	if len(salt) < MinSaltSize || len(salt) > MaxSaltSize {
 		return nil, fmt.Errorf("enrolled secrets: salt must be %d to %d bytes, not %d", MinSaltSize, MaxSaltSize, len(salt))
 	}
-	e := &Enrolled{projects: make(map[string]*enrolledProject, len(projects))}
+	e := &Enrolled{projects: make(map[string][]*enrolledProject, len(projects))}
 	for i := range e.ipad {
 		var k byte
 		if i < len(salt) {
@@ -85,24 +127,33 @@ func NewEnrolled(salt []byte, projects []EnrolledProject) (*Enrolled, error) {
 		e.ipad[i], e.opad[i] = k^0x36, k^0x5c
 	}
 	for _, p := range projects {
-		key := strings.ToLower(p.Project)
-		switch {
-		case key == "":
+		key, inst := strings.ToLower(p.Project), instanceKey(p.Instance)
+		if key == "" {
 			return nil, fmt.Errorf("enrolled secrets: empty project")
-		case e.projects[key] != nil:
-			return nil, fmt.Errorf("enrolled secrets: project %q listed twice", p.Project)
 		}
-		ep := &enrolledProject{fallbackUntil: nanos(p.FallbackUntil)}
+		for _, ep := range e.projects[key] {
+			if ep.instance == inst {
+				return nil, fmt.Errorf("enrolled secrets: project %q listed twice for instance %q", p.Project, p.Instance)
+			}
+		}
+		ep := &enrolledProject{instance: inst, fallbackUntil: nanos(p.FallbackUntil)}
 		for _, s := range p.Secrets {
 			ep.secrets = append(ep.secrets, enrolledSecret{sum: s.Hash, notAfter: nanos(s.NotAfter)})
 		}
-		e.projects[key] = ep
+		e.projects[key] = append(e.projects[key], ep)
 	}
 	return e, nil
 }
 
-// Len is the number of enrolled projects.
-func (e *Enrolled) Len() int { return len(e.projects) }
+// Len is the number of enrolled projects (a path enrolled on two
+// instances counts twice).
+func (e *Enrolled) Len() int {
+	n := 0
+	for _, eps := range e.projects {
+		n += len(eps)
+	}
+	return n
+}
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {

@@ -45,6 +45,7 @@ func TestNewEnrolledErrors(t *testing.T) {
 		{"long salt", []byte(strings.Repeat("s", MaxSaltSize+1)), nil, "salt must be"},
 		{"empty project", testSalt, []EnrolledProject{{Secrets: one}}, "empty project"},
 		{"twice", testSalt, []EnrolledProject{{Project: "g/p", Secrets: one}, {Project: "G/P", Secrets: one}}, "listed twice"},
+		{"twice on one instance", testSalt, []EnrolledProject{{Instance: "https://a.example", Project: "g/p", Secrets: one}, {Instance: "https://A.example/", Project: "g/p", Secrets: one}}, "listed twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,4 +166,52 @@ func BenchmarkVerifyEnrolled(b *testing.B) {
 	run("enrolled-old", "group-7/project-507", "old-507")
 	run("not-enrolled-star", "other/project", "star-token")
 	run("not-enrolled-exact", "group/proj", "exact-token-2")
+}
+
+// The same path enrolled on two GitLab instances: X-Gitlab-Instance picks
+// the entry; without it, either entry's secret is accepted; from a third
+// instance the path is not enrolled and the [[secret]] blocks apply.
+func TestVerifyEnrolledPerInstance(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	base, err := New([]config.WebhookSecret{secret("*", "star-token", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := func(tok string) [sha256.Size]byte { return TokenHash(testSalt, tok) }
+	enrolled, err := NewEnrolled(testSalt, []EnrolledProject{
+		{Instance: "https://gitlab.a.example", Project: "team/app", Secrets: []EnrolledSecret{{Hash: h("token-a")}}},
+		{Instance: "https://gitlab.b.example/", Project: "Team/App", Secrets: []EnrolledSecret{{Hash: h("token-b")}}},
+		{Project: "legacy/app", Secrets: []EnrolledSecret{{Hash: h("token-l")}}}, // recorded without an instance
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enrolled.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", enrolled.Len())
+	}
+	v := base.WithEnrolled(enrolled)
+	tests := []struct {
+		project, instance, token string
+		ok                       bool
+	}{
+		{"team/app", "https://gitlab.a.example", "token-a", true},
+		{"team/app", "https://GITLAB.a.example/", "token-a", true},
+		{"team/app", "https://gitlab.a.example", "token-b", false}, // b's secret does not open a's project
+		{"team/app", "https://gitlab.b.example", "token-b", true},
+		{"team/app", "https://gitlab.b.example", "token-a", false},
+		{"team/app", "https://gitlab.b.example", "star-token", false}, // enrolled: [[secret]] blocks do not apply
+		{"team/app", "", "token-a", true},                             // no header: either entry
+		{"team/app", "", "token-b", true},
+		{"team/app", "", "star-token", false},
+		{"team/app", "https://gitlab.c.example", "star-token", true}, // not enrolled on c
+		{"team/app", "https://gitlab.c.example", "token-a", false},
+		{"legacy/app", "https://gitlab.c.example", "token-l", true}, // no instance recorded: any
+		{"legacy/app", "", "token-l", true},
+	}
+	for _, tt := range tests {
+		err := v.Verify(tt.project, Headers{Token: tt.token, Instance: tt.instance}, nil, now)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s from %q with %s: err = %v, want ok=%v", tt.project, tt.instance, tt.token, err, tt.ok)
+		}
+	}
 }

@@ -119,14 +119,14 @@ func decode(b []byte) (*File, error) {
 	if len(f.Projects) > 0 && (len(f.Salt) < auth.MinSaltSize || len(f.Salt) > auth.MaxSaltSize) {
 		return nil, fmt.Errorf("salt must be %d to %d bytes", auth.MinSaltSize, auth.MaxSaltSize)
 	}
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{} // instance, path
 	for i, p := range f.Projects {
-		key := strings.ToLower(p.Project)
-		switch {
-		case p == nil || p.Project == "":
+		if p == nil || p.Project == "" {
 			return nil, fmt.Errorf("project %d: no project path", i+1)
-		case seen[key]:
-			return nil, fmt.Errorf("project %q listed twice", p.Project)
+		}
+		key := [2]string{strings.ToLower(strings.TrimRight(p.Instance, "/")), strings.ToLower(p.Project)}
+		if seen[key] {
+			return nil, fmt.Errorf("project %q listed twice for instance %q", p.Project, p.Instance)
 		}
 		seen[key] = true
 		for j, s := range p.Secrets {
@@ -157,7 +157,7 @@ func (f *File) Enrolled() (*auth.Enrolled, error) {
 	}
 	ps := make([]auth.EnrolledProject, 0, len(f.Projects))
 	for _, p := range f.Projects {
-		ep := auth.EnrolledProject{Project: p.Project}
+		ep := auth.EnrolledProject{Instance: p.Instance, Project: p.Project}
 		if p.FallbackUntil != nil {
 			ep.FallbackUntil = *p.FallbackUntil
 		}

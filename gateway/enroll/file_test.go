@@ -2,6 +2,7 @@ package enroll
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/gateway/auth"
 )
 
 func TestReadMissingFile(t *testing.T) {
@@ -38,6 +41,8 @@ func TestReadErrors(t *testing.T) {
 		{"short salt", `{"version":1,"scheme":"` + Scheme + `","salt":"YWJj","projects":[{"project":"a/b"}]}`, "salt must be"},
 		{"no path", file(`{"project":""}`), "no project path"},
 		{"twice", file(`{"project":"a/b"},{"project":"A/B"}`), "listed twice"},
+		{"twice on one instance", file(`{"project":"a/b","instance":"https://x.example"},{"project":"A/B","instance":"https://X.example/"}`), "listed twice"},
+		{"nil project", file(`null`), "no project path"},
 		{"short hash", file(`{"project":"a/b","secrets":[{"id":"x","hash":"YWJj"}]}`), "hash must be 32 bytes"},
 	}
 	for _, tt := range tests {
@@ -294,4 +299,39 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("poll")
+}
+
+// The same path on two instances is two projects: the file reads, and
+// each instance's secret opens only its own.
+func TestReadSamePathOnTwoInstances(t *testing.T) {
+	salt := []byte("0123456789abcdef0123456789abcdef")
+	ha, hb := auth.TokenHash(salt, "token-a"), auth.TokenHash(salt, "token-b")
+	enc := base64.StdEncoding.EncodeToString
+	text := `{"version":1,"scheme":"` + Scheme + `","salt":"` + enc(salt) + `","projects":[` +
+		`{"project":"team/app","instance":"https://a.example","secrets":[{"id":"1","hash":"` + enc(ha[:]) + `"}]},` +
+		`{"project":"team/app","instance":"https://b.example","secrets":[{"id":"2","hash":"` + enc(hb[:]) + `"}]}]}`
+	path := filepath.Join(t.TempDir(), "s.json")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(path)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	e, err := f.Enrolled()
+	if err != nil {
+		t.Fatalf("Enrolled: %v", err)
+	}
+	base, err := auth.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := base.WithEnrolled(e)
+	now := time.Now()
+	if err := v.Verify("team/app", auth.Headers{Token: "token-b", Instance: "https://b.example"}, nil, now); err != nil {
+		t.Errorf("b's token from b: %v", err)
+	}
+	if err := v.Verify("team/app", auth.Headers{Token: "token-b", Instance: "https://a.example"}, nil, now); err == nil {
+		t.Error("b's token opened a's project")
+	}
 }
