@@ -19,7 +19,7 @@ import (
 const secretUsage = `usage:
   hookgate secret rotate [--config FILE] [--gitlab URL] [--grace 24h] [--json] group/project
   hookgate secret list   [--config FILE] [--json] [group/project]
-  hookgate secret remove [--config FILE] group/project
+  hookgate secret remove [--config FILE] [--gitlab URL] group/project
 `
 
 // secretCmd is `hookgate secret rotate|list|remove`.
@@ -169,12 +169,13 @@ func printSecretTable(w io.Writer, infos []enroll.ProjectInfo) {
 
 func secretRemove(args []string) int {
 	fs := flag.NewFlagSet("secret remove", flag.ContinueOnError)
+	instance := fs.String("gitlab", "", "only the entry of this GitLab instance (base URL; default: every instance the project is enrolled on)")
 	r, code := startSecret(fs, args, 1, 1)
 	if r == nil {
 		return code
 	}
 	project := r.pos[0]
-	found, err := enroll.Remove(r.cfg.EnrolledSecretsFile(), project, time.Now())
+	found, err := enroll.Remove(r.cfg.EnrolledSecretsFile(), project, *instance, time.Now())
 	if err != nil {
 		return r.fail(err)
 	}

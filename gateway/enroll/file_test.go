@@ -213,7 +213,7 @@ func TestListAndRemove(t *testing.T) {
 	err := Update(path, now.Add(-2*time.Hour), func(f *File) error {
 		f.Projects = []*Project{
 			{Project: "b/two", Secrets: []Secret{{ID: "n2", Hash: make([]byte, 32), CreatedAt: now}}},
-			{Project: "a/one", Secrets: []Secret{
+			{Project: "a/one", Instance: "https://gitlab.example", Secrets: []Secret{
 				{ID: "new", Hash: make([]byte, 32), CreatedAt: now},
 				{ID: "old", Hash: make([]byte, 32), CreatedAt: now.Add(-time.Minute), NotAfter: &end},
 				{ID: "dead", Hash: make([]byte, 32), CreatedAt: now.Add(-time.Hour), NotAfter: &past},
@@ -241,10 +241,13 @@ func TestListAndRemove(t *testing.T) {
 	if _, err := List(path, "c/three", now); err == nil {
 		t.Error("List of a project not enrolled succeeded")
 	}
-	if ok, err := Remove(path, "A/one", now); !ok || err != nil {
+	if ok, err := Remove(path, "A/one", "https://elsewhere.example", now); ok || err != nil {
+		t.Fatalf("Remove on another instance = %v, %v; want nothing removed", ok, err)
+	}
+	if ok, err := Remove(path, "A/one", "", now); !ok || err != nil {
 		t.Fatalf("Remove = %v, %v", ok, err)
 	}
-	if ok, err := Remove(path, "a/one", now); ok || err != nil {
+	if ok, err := Remove(path, "a/one", "", now); ok || err != nil {
 		t.Fatalf("Remove again = %v, %v", ok, err)
 	}
 	if all, _ := List(path, "", now); len(all) != 1 {

@@ -65,13 +65,17 @@ func List(path, project string, now time.Time) ([]ProjectInfo, error) {
 }
 
 // Remove forgets project's enrolled secrets, so the [[secret]] blocks
-// apply to it again. It does not touch the project's hook in GitLab. It
-// reports whether the project was enrolled.
-func Remove(path, project string, now time.Time) (bool, error) {
+// apply to it again: on GitLab instance (a base URL) only, or on every
+// instance it is enrolled on when instance is "" (an entry recorded
+// without an instance counts for every instance). It does not touch the
+// project's hook in GitLab. It reports whether the project was enrolled.
+func Remove(path, project, instance string, now time.Time) (bool, error) {
 	found := false
 	err := Update(path, now, func(f *File) error {
 		n := len(f.Projects)
-		f.Projects = slices.DeleteFunc(f.Projects, func(p *Project) bool { return strings.EqualFold(p.Project, project) })
+		f.Projects = slices.DeleteFunc(f.Projects, func(p *Project) bool {
+			return strings.EqualFold(p.Project, project) && (instance == "" || p.Instance == "" || sameURL(p.Instance, instance))
+		})
 		found = len(f.Projects) < n
 		return nil
 	})
