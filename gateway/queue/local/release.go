@@ -20,7 +20,7 @@ const (
 // within a second or two, hundreds of MiB of page cache counted as the
 // gateway's memory although the kernel can reclaim it any time.
 //
-// Every interval, when something was committed since the last release
+// Every interval, when something was committed since the last check
 // and the process's resident file-backed memory is above the limit, it
 // drops the store file's mappings (releaseMapped); the next access to a
 // page maps it again from the page cache. Checking costs a read of
@@ -33,17 +33,22 @@ func (s *Store) runReleaser(interval time.Duration, above int64) {
 	wait := interval
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	var seen uint64
+	var seen uint64 // commits at the last check
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-t.C:
 		}
-		n, _ := residentFileBytes()
-		if c := s.commits.Load(); c != seen && s.releaseAbove(above) {
-			seen = c
+		c := s.commits.Load()
+		if c == seen { // idle: not even statm is read
+			wait = interval
+			t.Reset(wait)
+			continue
 		}
+		seen = c
+		n, _ := residentFileBytes()
+		s.releaseAbove(above)
 		switch {
 		case n > 2*above:
 			wait = max(wait/2, interval/8)
