@@ -280,6 +280,10 @@ func TestMetricsFollowRulesPluginsAndTheQueue(t *testing.T) {
 		return waiting.get("hookgate_retries_total") == 1 &&
 			waiting.get("hookgate_queue_depth", "status", "running") == before.get("hookgate_queue_depth", "status", "running")
 	})
+	// A scrape gathers one family after another, so the one that met the
+	// condition may have read the rule and plugin counters before the run
+	// counted them: read everything again, now that the run is over.
+	waiting = scrapeMetrics(t, g.URL)
 	expectMoves(t, before, waiting,
 		moved{"hookgate_rule_matches_total", []string{"rule", "later"}, 1},
 		moved{"hookgate_plugin_runs_total", []string{"plugin", "later", "outcome", "retry"}, 1},
