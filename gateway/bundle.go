@@ -24,6 +24,10 @@ func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger, extra ...pl
 		Modules: append([]plugins.Module{gitlab.Module}, extra...),
 		KV:      kv,
 		Logger:  log,
+		// As many idle states per plugin as runs of it can be under way,
+		// up to a bound: past the pool, each run builds a state (56 µs,
+		// 130 KB of garbage) and drops it afterwards.
+		PoolSize: min(max(cfg.Workers.Count, 1), maxPoolSize),
 	})
 	if perr != nil && ps == nil {
 		return nil, perr
@@ -35,6 +39,10 @@ func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger, extra ...pl
 	}
 	return &Bundle{Rules: rs, Plugins: ps}, nil
 }
+
+// maxPoolSize bounds the idle Lua states kept per plugin (about 130 KB
+// each), whatever the worker count.
+const maxPoolSize = 64
 
 func timeoutOf(cfg *config.Config) (d time.Duration) { return time.Duration(cfg.Plugins.Timeout) }
 
