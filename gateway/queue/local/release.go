@@ -47,8 +47,7 @@ func (s *Store) runReleaser(interval time.Duration, above int64) {
 			continue
 		}
 		seen = c
-		n, _ := residentFileBytes()
-		s.releaseAbove(above)
+		n := s.releaseAbove(above)
 		switch {
 		case n > 2*above:
 			wait = max(wait/2, interval/8)
@@ -60,14 +59,15 @@ func (s *Store) runReleaser(interval time.Duration, above int64) {
 }
 
 // releaseAbove releases the store file's mapped pages when the process's
-// resident file-backed memory is above limit, and says whether it did.
-func (s *Store) releaseAbove(limit int64) bool {
-	if n, err := residentFileBytes(); err != nil || n <= limit {
-		return false // unknown (not Linux) or within bounds
+// resident file-backed memory is above limit. It returns that memory as
+// read before the release (0 when unknown: not Linux).
+func (s *Store) releaseAbove(limit int64) int64 {
+	n, err := residentFileBytes()
+	if err != nil || n <= limit {
+		return 0
 	}
 	if err := s.releaseMapped(); err != nil {
 		s.log.Warn("could not release the store file's mapped pages", "err", err)
-		return false
 	}
-	return true
+	return n
 }
