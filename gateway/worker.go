@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/gateway/config"
 	"github.com/hookgate/hookgate/gateway/queue"
 )
 
@@ -38,7 +39,8 @@ func (f ProcessorFunc) Process(ctx context.Context, d *queue.Delivery) queue.Rep
 type Workers struct {
 	Queue     Claimer
 	Processor Processor
-	// Count is the number of concurrent workers (default 64).
+	// Count is the number of concurrent workers (default
+	// config.DefaultWorkers).
 	Count int
 	// Grace is how long running work may continue after Run's ctx ends
 	// before its own context is cancelled (default 30s).
@@ -52,7 +54,7 @@ type Workers struct {
 func (w *Workers) Run(ctx context.Context) error {
 	n := w.Count
 	if n <= 0 {
-		n = 64
+		n = config.DefaultWorkers
 	}
 	grace := w.Grace
 	if grace <= 0 {

@@ -59,7 +59,7 @@ end
 	// processing throughput grows with concurrency, not CPU: 4 workers
 	// process about 1,400 events a second, 64 keep up with ingest
 	// (docs/performance.md).
-	DefaultBenchWorkers = 64
+	DefaultBenchWorkers = config.DefaultWorkers
 )
 
 // WriteBenchConfig writes a configuration for measuring into dir: a
