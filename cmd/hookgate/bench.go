@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -37,6 +38,7 @@ func bench(args []string) int {
 	poll := fs.Duration("poll", time.Second, "how often to sample the backlog")
 	drain := fs.Duration("drain", 30*time.Second, "how long to wait after the load for the backlog to empty")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	rounds := fs.Int("rounds", 1, "repeat the whole measurement N times (with --self, a new gateway each round) and judge the targets on the median of the per-round ratios")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process during the gateway run to FILE (go tool pprof)")
 	verbose := fs.Bool("v", false, "with --self: show the gateway's log")
 	if err := fs.Parse(args); err != nil {
@@ -48,6 +50,18 @@ func bench(args []string) int {
 	}
 	if *ingestOnly && !*self {
 		fmt.Fprintln(os.Stderr, "hookgate bench: --ingest-only needs --self")
+		return 2
+	}
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "hookgate bench: --rounds must be at least 1")
+		return 2
+	}
+	if *rounds > 1 && *cpuProfile != "" {
+		fmt.Fprintln(os.Stderr, "hookgate bench: --cpuprofile profiles one round: leave out --rounds")
+		return 2
+	}
+	if *self && *cfgPath != "" && isSet(fs, "workers") {
+		fmt.Fprintln(os.Stderr, "hookgate bench: --workers only applies to the generated configuration")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,59 +77,7 @@ func bench(args []string) int {
 		body = b
 	}
 
-	url := *target
-	rss, anon := loadgen.ProcRSS(*pid), loadgen.ProcAnonRSS(*pid)
-	if *self {
-		if *cfgPath != "" && isSet(fs, "workers") {
-			fmt.Fprintln(os.Stderr, "hookgate bench: --workers only applies to the generated configuration")
-			return 2
-		}
-		g, cleanup, err := startSelf(*cfgPath, *workers, *verbose, *ingestOnly)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
-			return 1
-		}
-		defer cleanup()
-		url = g.URL
-		if *token == "" {
-			*token = g.Token
-		}
-		if *signingKey == "" {
-			*signingKey = g.SigningKey
-		}
-		if *adminToken == "" {
-			*adminToken = g.AdminToken
-		}
-		if *pid == 0 {
-			rss, anon = loadgen.ProcRSS(os.Getpid()), loadgen.ProcAnonRSS(os.Getpid())
-		}
-	} else if *pid == 0 {
-		rss, anon = nil, nil
-	}
-
-	payload, err := loadgen.NewPayload(body, *eventType, *note, *token, *signingKey)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
-		return 1
-	}
-	var follow loadgen.Follower
-	if !*ingestOnly {
-		if follow, err = loadgen.Detect(ctx, url, *adminURL, *adminToken); err != nil {
-			fmt.Fprintf(os.Stderr, "hookgate bench: following the backlog: %v\n", err)
-			return 1
-		}
-		if follow == nil {
-			fmt.Fprintln(os.Stderr, "hookgate bench: /metrics has no queue gauge and no --admin-token was given: processing is not followed")
-		}
-	}
-	plan := loadgen.Plan{
-		Load: loadgen.Options{
-			URL: url, Payload: payload, Conns: *conns, Duration: *duration, Requests: *requests, Client: *client,
-			Follow: follow, PollEvery: *poll, Drain: *drain, RSS: rss, AnonRSS: anon,
-		},
-		Floors:   *floors,
-		Progress: os.Stderr,
-	}
+	var profile io.Writer
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -123,23 +85,94 @@ func bench(args []string) int {
 			return 1
 		}
 		defer f.Close()
-		plan.CPUProfile = f
+		profile = f
 	}
-	rep, err := loadgen.Bench(ctx, plan)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
-		return 1
+	r := benchRound{
+		target: *target, self: *self, cfgPath: *cfgPath, workers: *workers, ingestOnly: *ingestOnly, verbose: *verbose,
+		token: *token, signingKey: *signingKey, adminURL: *adminURL, adminToken: *adminToken, pid: *pid,
+		body: body, eventType: *eventType, note: *note, floors: *floors, profile: profile,
+		load: loadgen.Options{
+			Conns: *conns, Duration: *duration, Requests: *requests, Client: *client, PollEvery: *poll, Drain: *drain,
+		},
+	}
+	reports := make([]*loadgen.Report, 0, *rounds)
+	for i := range *rounds {
+		if *rounds > 1 {
+			fmt.Fprintf(os.Stderr, "round %d of %d\n", i+1, *rounds)
+		}
+		rep, err := r.run(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
+			return 1
+		}
+		reports = append(reports, rep)
+	}
+	var out interface{ Print(io.Writer) } = reports[0]
+	if *rounds > 1 {
+		out = loadgen.Summarize(reports)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := enc.Encode(out); err != nil {
 			return 1
 		}
 	} else {
-		rep.Print(os.Stdout)
+		out.Print(os.Stdout)
 	}
 	return 0
+}
+
+// benchRound is one measurement: with self, a new in-process gateway
+// (or ingest path) for the round.
+type benchRound struct {
+	target, cfgPath           string
+	self, ingestOnly, verbose bool
+	workers, pid              int
+	token, signingKey         string
+	adminURL, adminToken      string
+	body                      []byte
+	eventType, note           string
+	floors                    bool
+	profile                   io.Writer
+	load                      loadgen.Options
+}
+
+func (b benchRound) run(ctx context.Context) (*loadgen.Report, error) {
+	url, token, signingKey, adminToken := b.target, b.token, b.signingKey, b.adminToken
+	rss, anon := loadgen.ProcRSS(b.pid), loadgen.ProcAnonRSS(b.pid)
+	if b.self {
+		g, cleanup, err := startSelf(b.cfgPath, b.workers, b.verbose, b.ingestOnly)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		url = g.URL
+		token = cmp.Or(token, g.Token)
+		signingKey = cmp.Or(signingKey, g.SigningKey)
+		adminToken = cmp.Or(adminToken, g.AdminToken)
+		if b.pid == 0 {
+			rss, anon = loadgen.ProcRSS(os.Getpid()), loadgen.ProcAnonRSS(os.Getpid())
+		}
+	} else if b.pid == 0 {
+		rss, anon = nil, nil
+	}
+	payload, err := loadgen.NewPayload(b.body, b.eventType, b.note, token, signingKey)
+	if err != nil {
+		return nil, err
+	}
+	var follow loadgen.Follower
+	if !b.ingestOnly {
+		if follow, err = loadgen.Detect(ctx, url, b.adminURL, adminToken); err != nil {
+			return nil, fmt.Errorf("following the backlog: %w", err)
+		}
+		if follow == nil {
+			fmt.Fprintln(os.Stderr, "hookgate bench: /metrics has no queue gauge and no --admin-token was given: processing is not followed")
+		}
+	}
+	load := b.load
+	load.URL, load.Payload, load.Follow, load.RSS, load.AnonRSS = url, payload, follow, rss, anon
+	return loadgen.Bench(ctx, loadgen.Plan{Load: load, Floors: b.floors, Progress: os.Stderr, CPUProfile: b.profile})
 }
 
 // isSet reports whether the flag was given on the command line.

@@ -38,8 +38,40 @@ func TestBenchCommand(t *testing.T) {
 	if rep.Gateway.Pipeline == nil || len(rep.Checks) == 0 {
 		t.Errorf("pipeline %+v, checks %+v", rep.Gateway.Pipeline, rep.Checks)
 	}
+
+	// Two rounds, each on a new in-process gateway, judged on medians.
+	r = hookgate(t, t.TempDir(), "bench", "--self", "--floors", "--ingest-only", "--requests", "100", "--conns", "4",
+		"--rounds", "2", "--json")
+	if r.code != 0 {
+		t.Fatalf("--rounds 2: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	var rounds struct {
+		Rounds []struct {
+			Gateway run `json:"gateway"`
+		} `json:"rounds"`
+		Median struct {
+			Throughput float64 `json:"throughput_vs_durable"`
+		} `json:"median_ratios"`
+		Checks []struct {
+			Name string `json:"name"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rounds); err != nil {
+		t.Fatalf("--rounds report is not JSON: %v\n%s", err, r.stdout)
+	}
+	if len(rounds.Rounds) != 2 || rounds.Median.Throughput <= 0 || len(rounds.Checks) == 0 {
+		t.Errorf("--rounds 2 report: %+v", rounds)
+	}
+	for _, rd := range rounds.Rounds {
+		if rd.Gateway.Sent != 100 || rd.Gateway.Statuses["202 queued"] != 100 {
+			t.Errorf("a round: %+v (each round a new gateway, so all 100 are new)", rd.Gateway)
+		}
+	}
+
 	for _, args := range [][]string{
 		{"bench"},
+		{"bench", "--self", "--rounds", "0"},
+		{"bench", "--self", "--rounds", "2", "--cpuprofile", "x.prof"},
 		{"bench", "--self", "--target", "http://127.0.0.1:1"},
 		{"bench", "--target", "http://192.0.2.1:80", "--requests", "1"},
 	} {

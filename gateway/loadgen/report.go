@@ -95,6 +95,12 @@ const (
 	TargetKeepPace = 2 * time.Second
 )
 
+// Names of the two checks judged on ratios.
+const (
+	checkThroughput = "durable ingest vs durable floor"
+	checkP99        = "ack p99 vs durable floor"
+)
+
 // Evaluate fills Ratios and Checks from the results present.
 func (r *Report) Evaluate() {
 	g := r.Gateway
@@ -105,14 +111,14 @@ func (r *Report) Evaluate() {
 	if d := r.Durable; d != nil && d.AcceptedPerSec > 0 {
 		r.Ratios.ThroughputVsDurable = g.AcceptedPerSec / d.AcceptedPerSec
 		r.Checks = append(r.Checks, Check{
-			Name: "durable ingest vs durable floor", Want: fmt.Sprintf(">= %.2fx", TargetThroughputRatio),
+			Name: checkThroughput, Want: fmt.Sprintf(">= %.2fx", TargetThroughputRatio),
 			Got: fmt.Sprintf("%.2fx", r.Ratios.ThroughputVsDurable),
 			OK:  r.Ratios.ThroughputVsDurable >= TargetThroughputRatio,
 		})
 		if d.Latency.P99 > 0 {
 			r.Ratios.P99VsDurable = float64(g.Latency.P99) / float64(d.Latency.P99)
 			r.Checks = append(r.Checks, Check{
-				Name: "ack p99 vs durable floor", Want: fmt.Sprintf("<= %.1fx", TargetP99Ratio),
+				Name: checkP99, Want: fmt.Sprintf("<= %.1fx", TargetP99Ratio),
 				Got: fmt.Sprintf("%.2fx", r.Ratios.P99VsDurable),
 				OK:  r.Ratios.P99VsDurable <= TargetP99Ratio,
 			})
@@ -172,15 +178,21 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(r.Checks) > 0 {
-		fmt.Fprintln(w, "targets:")
-		for _, c := range r.Checks {
-			mark := "ok  "
-			if !c.OK {
-				mark = "MISS"
-			}
-			fmt.Fprintf(w, "  %s %-34s want %-24s got %s\n", mark, c.Name, c.Want, c.Got)
+	printChecks(w, "targets:", r.Checks)
+}
+
+// printChecks writes checks under a heading, if any.
+func printChecks(w io.Writer, heading string, checks []Check) {
+	if len(checks) == 0 {
+		return
+	}
+	fmt.Fprintln(w, heading)
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "MISS"
 		}
+		fmt.Fprintf(w, "  %s %-34s want %-24s got %s\n", mark, c.Name, c.Want, c.Got)
 	}
 }
 
