@@ -3,24 +3,11 @@ package local
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-)
 
-// Size limits of the plugin key-value store.
-const (
-	MaxKVKeyLen   = 1024     // bytes of a namespace or a key
-	MaxKVValueLen = 64 << 10 // bytes of a value
-)
-
-// Errors of the plugin key-value store, returned wrapped.
-var (
-	// ErrKVKey: a namespace or key is empty or longer than MaxKVKeyLen.
-	ErrKVKey = errors.New("local: kv: namespace and key must be 1 to 1024 bytes")
-	// ErrKVValue: a value is longer than MaxKVValueLen.
-	ErrKVValue = errors.New("local: kv: value larger than 64 KiB")
+	"github.com/hookgate/hookgate/gateway/queue"
 )
 
 // The key-value store gives each Lua plugin (namespace ns, e.g. the plugin
@@ -28,17 +15,10 @@ var (
 // bucket per namespace. Writes go through the writer and are fsynced
 // before they return, like every other write.
 
-func checkKV(ns, key string) error {
-	if len(ns) == 0 || len(ns) > MaxKVKeyLen || len(key) == 0 || len(key) > MaxKVKeyLen {
-		return ErrKVKey
-	}
-	return nil
-}
-
 // KVGet returns the value of key in namespace ns, and whether it exists.
 // The value is a copy the caller may keep.
 func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error) {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return nil, false, fmt.Errorf("local: kv get: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -64,13 +44,13 @@ func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error)
 }
 
 // KVPut stores value under key in namespace ns, replacing any old value.
-// Errors: ErrKVKey, ErrKVValue.
+// Errors: queue.ErrKVKey, queue.ErrKVValue.
 func (s *Store) KVPut(ctx context.Context, ns, key string, value []byte) error {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return fmt.Errorf("local: kv put: %w", err)
 	}
-	if len(value) > MaxKVValueLen {
-		return fmt.Errorf("local: kv put: %w", ErrKVValue)
+	if err := queue.CheckKVValue(value); err != nil {
+		return fmt.Errorf("local: kv put: %w", err)
 	}
 	o := &kvOp{ns: []byte(ns), key: []byte(key), value: bytes.Clone(value), put: true}
 	if o.value == nil {
@@ -83,9 +63,9 @@ func (s *Store) KVPut(ctx context.Context, ns, key string, value []byte) error {
 }
 
 // KVDelete removes key from namespace ns; a missing key is not an error.
-// Errors: ErrKVKey.
+// Errors: queue.ErrKVKey.
 func (s *Store) KVDelete(ctx context.Context, ns, key string) error {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return fmt.Errorf("local: kv delete: %w", err)
 	}
 	if err := s.do(ctx, &kvOp{ns: []byte(ns), key: []byte(key)}); err != nil {

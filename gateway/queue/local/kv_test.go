@@ -13,8 +13,8 @@ import (
 func TestKV(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
 	c := ctx(t)
-	big := bytes.Repeat([]byte("v"), MaxKVValueLen)
-	long := strings.Repeat("k", MaxKVKeyLen)
+	big := bytes.Repeat([]byte("v"), queue.MaxKVValueLen)
+	long := strings.Repeat("k", queue.MaxKVKeyLen)
 
 	type step struct {
 		do        string // put, get, del
@@ -39,12 +39,12 @@ func TestKV(t *testing.T) {
 		{do: "get", ns: "p1", key: "a"},
 		{do: "del", ns: "p1", key: "never"},
 		{do: "del", ns: "nobody", key: "a"},
-		{do: "put", ns: "p1", key: long + "k", value: []byte("x"), wantErr: ErrKVKey},
-		{do: "put", ns: "p1", key: "", value: []byte("x"), wantErr: ErrKVKey},
-		{do: "put", ns: "", key: "a", value: []byte("x"), wantErr: ErrKVKey},
-		{do: "get", ns: "", key: "a", wantErr: ErrKVKey},
-		{do: "del", ns: "p1", key: "", wantErr: ErrKVKey},
-		{do: "put", ns: "p1", key: "big", value: append(big, 'x'), wantErr: ErrKVValue},
+		{do: "put", ns: "p1", key: long + "k", value: []byte("x"), wantErr: queue.ErrKVKey},
+		{do: "put", ns: "p1", key: "", value: []byte("x"), wantErr: queue.ErrKVKey},
+		{do: "put", ns: "", key: "a", value: []byte("x"), wantErr: queue.ErrKVKey},
+		{do: "get", ns: "", key: "a", wantErr: queue.ErrKVKey},
+		{do: "del", ns: "p1", key: "", wantErr: queue.ErrKVKey},
+		{do: "put", ns: "p1", key: "big", value: append(big, 'x'), wantErr: queue.ErrKVValue},
 		{do: "get", ns: "p1", key: "big"},
 	}
 	for i, st := range steps {

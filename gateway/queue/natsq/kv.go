@@ -7,21 +7,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// Size limits of the plugin key-value store (the same as the local
-// backend's).
-const (
-	MaxKVKeyLen   = 1024     // bytes of a namespace or a key
-	MaxKVValueLen = 64 << 10 // bytes of a value
-)
-
-// Errors of the plugin key-value store, returned wrapped.
-var (
-	// ErrKVKey: a namespace or key is empty or longer than MaxKVKeyLen.
-	ErrKVKey = errors.New("natsq: kv: namespace and key must be 1 to 1024 bytes")
-	// ErrKVValue: a value is longer than MaxKVValueLen.
-	ErrKVValue = errors.New("natsq: kv: value larger than 64 KiB")
+	"github.com/hookgate/hookgate/gateway/queue"
 )
 
 // The plugins' key-value store is the bucket S_kv, shared by every
@@ -31,16 +18,9 @@ var (
 // keys and no compare-and-set in the plugin API: two runs writing one key
 // at once, last write wins (the same as two workers of one process).
 
-func checkKV(ns, key string) error {
-	if len(ns) == 0 || len(ns) > MaxKVKeyLen || len(key) == 0 || len(key) > MaxKVKeyLen {
-		return ErrKVKey
-	}
-	return nil
-}
-
 // KVGet returns the value of key in namespace ns, and whether it exists.
 func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error) {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return nil, false, fmt.Errorf("natsq: kv get: %w", err)
 	}
 	leave, err := s.enter()
@@ -59,13 +39,13 @@ func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error)
 }
 
 // KVPut stores value under key in namespace ns, replacing any old value.
-// Errors: ErrKVKey, ErrKVValue.
+// Errors: queue.ErrKVKey, queue.ErrKVValue.
 func (s *Store) KVPut(ctx context.Context, ns, key string, value []byte) error {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return fmt.Errorf("natsq: kv put: %w", err)
 	}
-	if len(value) > MaxKVValueLen {
-		return fmt.Errorf("natsq: kv put: %w", ErrKVValue)
+	if err := queue.CheckKVValue(value); err != nil {
+		return fmt.Errorf("natsq: kv put: %w", err)
 	}
 	leave, err := s.enter()
 	if err != nil {
@@ -82,9 +62,9 @@ func (s *Store) KVPut(ctx context.Context, ns, key string, value []byte) error {
 }
 
 // KVDelete removes key from namespace ns; a missing key is not an error.
-// Errors: ErrKVKey.
+// Errors: queue.ErrKVKey.
 func (s *Store) KVDelete(ctx context.Context, ns, key string) error {
-	if err := checkKV(ns, key); err != nil {
+	if err := queue.CheckKV(ns, key); err != nil {
 		return fmt.Errorf("natsq: kv delete: %w", err)
 	}
 	leave, err := s.enter()

@@ -305,10 +305,10 @@ func TestKV(t *testing.T) {
 		val     []byte
 		want    error
 	}{
-		{"", "k", nil, ErrKVKey},
-		{"p", "", nil, ErrKVKey},
-		{"p", strings.Repeat("x", 1025), nil, ErrKVKey},
-		{"p", "k", make([]byte, MaxKVValueLen+1), ErrKVValue},
+		{"", "k", nil, queue.ErrKVKey},
+		{"p", "", nil, queue.ErrKVKey},
+		{"p", strings.Repeat("x", 1025), nil, queue.ErrKVKey},
+		{"p", "k", make([]byte, queue.MaxKVValueLen+1), queue.ErrKVValue},
 	}
 	for _, tc := range cases {
 		if err := a.KVPut(c, tc.ns, tc.key, tc.val); !errors.Is(err, tc.want) {
