@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/hookgate/hookgate/gateway/queue"
 )
 
 // KV is the persistent key-value store behind the kv module, for state a
@@ -21,10 +23,11 @@ type KV interface {
 	KVDelete(ctx context.Context, ns, key string) error
 }
 
-// Size limits of the kv module.
+// Size limits of the kv module: keys stricter than the store's, values
+// the store's own limit.
 const (
 	MaxKVKeyBytes   = 256
-	MaxKVValueBytes = 64 << 10
+	MaxKVValueBytes = queue.MaxKVValueLen
 )
 
 // errNoKV is raised by the kv module when no store was configured.
