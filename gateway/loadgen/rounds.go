@@ -27,13 +27,12 @@ func Summarize(reports []*Report) *Rounds {
 	if len(reports) == 0 {
 		return rs
 	}
-	ratio := func(f func(Ratios) float64) float64 {
-		return median(reports, func(r *Report) float64 { return f(r.Ratios) })
-	}
+	throughput := func(r *Report) float64 { return r.Ratios.ThroughputVsDurable }
+	p99 := func(r *Report) float64 { return r.Ratios.P99VsDurable }
 	rs.Median = Ratios{
-		ThroughputVsDurable: ratio(func(r Ratios) float64 { return r.ThroughputVsDurable }),
-		ThroughputVsBare:    ratio(func(r Ratios) float64 { return r.ThroughputVsBare }),
-		P99VsDurable:        ratio(func(r Ratios) float64 { return r.P99VsDurable }),
+		ThroughputVsDurable: median(reports, throughput),
+		ThroughputVsBare:    median(reports, func(r *Report) float64 { return r.Ratios.ThroughputVsBare }),
+		P99VsDurable:        median(reports, p99),
 	}
 	// Checks by name, in the order of the first round that has them.
 	var names []string
@@ -51,10 +50,10 @@ func Summarize(reports []*Report) *Rounds {
 		c := Check{Name: name, Want: cs[0].Want, OK: len(cs) == len(reports)}
 		switch name {
 		case checkThroughput:
-			c.Got = spread(rs.Median.ThroughputVsDurable, reports, func(r *Report) float64 { return r.Ratios.ThroughputVsDurable })
+			c.Got = spread(rs.Median.ThroughputVsDurable, reports, throughput)
 			c.OK = c.OK && rs.Median.ThroughputVsDurable >= TargetThroughputRatio
 		case checkP99:
-			c.Got = spread(rs.Median.P99VsDurable, reports, func(r *Report) float64 { return r.Ratios.P99VsDurable })
+			c.Got = spread(rs.Median.P99VsDurable, reports, p99)
 			c.OK = c.OK && rs.Median.P99VsDurable <= TargetP99Ratio
 		default:
 			got := make([]string, len(cs))
