@@ -25,6 +25,7 @@ func bench(args []string) int {
 	floors := fs.Bool("floors", false, "first run the same load against the bare and the durable floor, and print ratios")
 	conns := fs.Int("conns", 32, "concurrent keep-alive connections")
 	client := fs.String("client", loadgen.ClientFast, `HTTP client of the load generator: "fasthttp" (light) or "net/http"`)
+	keys := fs.String("keys", loadgen.KeysRandom, `Idempotency-Keys: "random" (UUIDs, as GitLab sends) or "sequential" (a counter: the dedupe index's best case)`)
 	duration := fs.Duration("duration", 10*time.Second, "length of each run (0: until --requests)")
 	requests := fs.Int("requests", 0, "stop each run after this many requests (0: until --duration)")
 	eventFile := fs.String("event", "", "delivery body to send (default: a 4 KB Note Hook on a merge request)")
@@ -92,7 +93,7 @@ func bench(args []string) int {
 		token: *token, signingKey: *signingKey, adminURL: *adminURL, adminToken: *adminToken, pid: *pid,
 		body: body, eventType: *eventType, note: *note, floors: *floors, profile: profile,
 		load: loadgen.Options{
-			Conns: *conns, Duration: *duration, Requests: *requests, Client: *client, PollEvery: *poll, Drain: *drain,
+			Conns: *conns, Duration: *duration, Requests: *requests, Client: *client, Keys: *keys, PollEvery: *poll, Drain: *drain,
 		},
 	}
 	reports := make([]*loadgen.Report, 0, *rounds)

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestHistogram(t *testing.T) {
@@ -71,8 +74,8 @@ func TestNewPayload(t *testing.T) {
 	if err := json.Unmarshal(p.Body, &m); err != nil || m.Attrs.Note != "/retest now" {
 		t.Fatalf("note = %q, %v", m.Attrs.Note, err)
 	}
-	h1 := p.headers("run", 1, time.Unix(1700000000, 0))
-	h2 := p.headers("run", 2, time.Unix(1700000000, 0))
+	h1 := p.headers("run-1", time.Unix(1700000000, 0))
+	h2 := p.headers("run-2", time.Unix(1700000000, 0))
 	get := func(h []header, name string) string {
 		for _, x := range h {
 			if x.name == name {
@@ -162,7 +165,7 @@ func TestRunCountsAddUp(t *testing.T) {
 	}
 	for _, client := range []string{ClientFast, ClientNetHTTP} {
 		t.Run(client, func(t *testing.T) {
-			res, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Conns: 4, Requests: 300, Client: client})
+			res, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Conns: 4, Requests: 300, Client: client, Keys: KeysSequential})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,5 +189,39 @@ func TestRunCountsAddUp(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Requests: 1, Client: "curl"}); err == nil {
 		t.Error("unknown client accepted")
+	}
+	if _, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Requests: 1, Keys: "uuid"}); err == nil {
+		t.Error("unknown keys accepted")
+	}
+}
+
+// By default every request carries its own random UUID as Idempotency-Key
+// and webhook-id, as GitLab sends.
+func TestRandomKeysAreUUIDs(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		dup := seen[key]
+		seen[key] = true
+		mu.Unlock()
+		if u, err := uuid.Parse(key); err != nil || u.Version() != 4 || dup || r.Header.Get("webhook-id") != key {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	p, err := NewPayload(NoteHook, "Note Hook", "", "", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Options{URL: srv.URL, Payload: p, Conns: 4, Requests: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Keys != KeysRandom || res.Statuses["202"] != 200 || len(seen) != 200 {
+		t.Fatalf("keys %q, statuses %v, %d distinct keys", res.Keys, res.Statuses, len(seen))
 	}
 }

@@ -69,10 +69,8 @@ func NewPayload(body []byte, event, note, token, signingKey string) (*Payload, e
 // header is one request header.
 type header struct{ name, value string }
 
-// headers are the headers of request seq of a run tagged run (the tag
-// makes keys unique across runs against the same store).
-func (p *Payload) headers(run string, seq uint64, now time.Time) []header {
-	key := run + "-" + strconv.FormatUint(seq, 10)
+// headers are the headers of a request with Idempotency-Key key.
+func (p *Payload) headers(key string, now time.Time) []header {
 	h := make([]header, 0, 7)
 	h = append(h,
 		header{"Content-Type", "application/json"},

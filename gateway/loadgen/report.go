@@ -25,6 +25,7 @@ type Result struct {
 	Name    string        `json:"name"`
 	URL     string        `json:"url"`
 	Conns   int           `json:"conns"`
+	Keys    string        `json:"keys"` // Options.Keys
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Sent counts requests that got an answer or failed; Sent = sum of
 	// Statuses + Errors.
@@ -198,7 +199,7 @@ func printChecks(w io.Writer, heading string, checks []Check) {
 
 // Print writes one run as text.
 func (res *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "%s (%s, %d connections, %s)\n", res.Name, res.URL, res.Conns, res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s (%s, %d connections, %s keys, %s)\n", res.Name, res.URL, res.Conns, res.Keys, res.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  requests   %d sent, %d accepted (%.0f/s), %d errors\n",
 		res.Sent, res.Accepted, res.AcceptedPerSec, res.Errors)
 	keys := slices.SortedFunc(maps.Keys(res.Statuses), func(a, b string) int {

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // HookPath is where deliveries are posted, on the target and the floors.
@@ -38,6 +41,11 @@ type Options struct {
 	// Client is the HTTP client implementation: ClientFast (default) or
 	// ClientNetHTTP.
 	Client string
+	// Keys is how each request's Idempotency-Key (and webhook-id) is
+	// made: KeysRandom (default), a random UUID as GitLab sends, or
+	// KeysSequential, the run's tag and a counter. The gateway's dedupe
+	// index sees random keys land all over it, sequential ones at its end.
+	Keys string
 	// Follow, when set, is polled every PollEvery (default 1s) during the
 	// run, then until the backlog is empty or Drain (default 30s) has
 	// passed, to measure end-to-end processing and the backlog.
@@ -81,6 +89,13 @@ func (o *Options) defaults() error {
 	default:
 		return fmt.Errorf("loadgen: unknown client %q (want %q or %q)", o.Client, ClientFast, ClientNetHTTP)
 	}
+	switch o.Keys {
+	case "":
+		o.Keys = KeysRandom
+	case KeysRandom, KeysSequential:
+	default:
+		return fmt.Errorf("loadgen: unknown keys %q (want %q or %q)", o.Keys, KeysRandom, KeysSequential)
+	}
 	return nil
 }
 
@@ -104,7 +119,22 @@ func checkLoopback(rawURL string) error {
 	return nil
 }
 
-// runTag is a random prefix of the Idempotency-Keys of one run.
+// The ways Options.Keys makes Idempotency-Keys.
+const (
+	KeysRandom     = "random"
+	KeysSequential = "sequential"
+)
+
+// randomKey is a random (version 4) UUID, as GitLab's Idempotency-Key.
+func randomKey(uint64) string { return uuid.NewString() }
+
+// sequentialKeys makes the keys tag-1, tag-2, ...: unique across runs
+// against the same store, and nearly in the order they sort.
+func sequentialKeys(tag string) func(seq uint64) string {
+	return func(seq uint64) string { return tag + "-" + strconv.FormatUint(seq, 10) }
+}
+
+// runTag is a random prefix of the sequential Idempotency-Keys of one run.
 func runTag() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -137,7 +167,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer hc.CloseIdleConnections()
 		newSender = func() sender { return newFast(hc, url, o) }
 	}
-	tag := runTag()
+	nextKey := sequentialKeys(runTag())
+	if o.Keys == KeysRandom {
+		nextKey = randomKey
+	}
 
 	loadCtx := ctx
 	if o.Duration > 0 {
@@ -165,14 +198,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				if o.Requests > 0 && n > uint64(o.Requests) {
 					return
 				}
-				w.fire(loadCtx, snd, o.Payload.headers(tag, n, time.Now()), &queued)
+				w.fire(loadCtx, snd, o.Payload.headers(nextKey(n), time.Now()), &queued)
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	r := &Result{Name: o.Name, URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Statuses: map[string]uint64{},
+	r := &Result{Name: o.Name, URL: o.URL, Conns: o.Conns, Keys: o.Keys, Elapsed: elapsed, Statuses: map[string]uint64{},
 		Machine: machine.done()}
 	var lat Histogram
 	for _, w := range workers {
