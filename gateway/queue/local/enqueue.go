@@ -125,8 +125,11 @@ func (o *enqueueOp) apply(w *wtx) error {
 	// Reads first: a duplicate or a refusal writes nothing.
 	if len(key) > 0 && w.s.opts.DedupeWindow > 0 {
 		o.lookedUp, o.expired = true, false
-		if v := w.bucket(bucketDedupe).Get(key); v != nil {
-			at, first := splitTimeKey(v)
+		at, first, ok, err := w.lookupKey(key)
+		if err != nil {
+			return refuse(err)
+		}
+		if ok {
 			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {
 				o.receipt = queue.Receipt{ID: first, Duplicate: true}
 				return nil
@@ -160,12 +163,16 @@ func (o *enqueueOp) store(w *wtx) error {
 			expired = append(expired, key...)
 		}
 	case dedupe:
-		if v := w.bucket(bucketDedupe).Get(key); v != nil {
-			at, _ := splitTimeKey(v)
+		at, _, ok, err := w.lookupKey(key)
+		if err != nil {
+			return err
+		}
+		if ok {
 			if o.at.Sub(time.Unix(0, int64(at))) < w.s.opts.DedupeWindow {
 				dedupe = false // never expected: the first delivery keeps the key
 			} else {
-				expired = append(v[:8:8], key...)
+				expired = binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(key)), at)
+				expired = append(expired, key...)
 			}
 		}
 	}
@@ -184,12 +191,10 @@ func (o *enqueueOp) store(w *wtx) error {
 				return fmt.Errorf("drop expired key: %w", err)
 			}
 		}
-		if err := w.bucket(bucketDedupe).Put(key, dedupeValue(o.at, o.r.ID)); err != nil {
+		if err := w.bucket(bucketDedupeAt).Put(timeKey(o.at, o.r.Key), id); err != nil {
 			return fmt.Errorf("put idempotency key: %w", err)
 		}
-		if err := w.bucket(bucketDedupeAt).Put(timeKey(o.at, o.r.Key), nil); err != nil {
-			return fmt.Errorf("put idempotency key: %w", err)
-		}
+		w.setKey(key, nanos(o.at))
 	}
 	return nil
 }

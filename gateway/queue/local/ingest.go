@@ -224,7 +224,7 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 		return nil, fmt.Errorf("local: begin read: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	dedupe, deliveries := tx.Bucket(bucketDedupe), tx.Bucket(bucketDeliveries)
+	deliveries := tx.Bucket(bucketDeliveries)
 	var keys map[string]pendingKey // new in this batch
 	var ids map[string]bool
 	for i, o := range batch {
@@ -237,8 +237,12 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 				continue
 			}
 			o.lookedUp, o.expired = true, false
-			if v := dedupe.Get([]byte(o.r.Key)); v != nil {
-				at, first := splitTimeKey(v)
+			at, first, found, err := s.keys.lookup(tx, []byte(o.r.Key))
+			if err != nil {
+				answers[i] = err
+				continue
+			}
+			if found {
 				if o.at.Sub(time.Unix(0, int64(at))) < window {
 					o.receipt = queue.Receipt{ID: first, Duplicate: true}
 					continue

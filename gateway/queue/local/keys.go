@@ -20,10 +20,12 @@ var (
 	bucketStatus = []byte("status")
 	// updatedAt(8) + id, for final deliveries only: retention
 	bucketFinal = []byte("final")
-	// idempotency key -> seenAt(8) + id
-	bucketDedupe = []byte("dedupe")
-	// seenAt(8) + idempotency key: pruning expired keys
+	// seenAt(8) + idempotency key -> id: the idempotency keys of the
+	// dedupe window, found by key through the key index (keyindex.go)
 	bucketDedupeAt = []byte("dedupe_at")
+	// format 2's idempotency key -> seenAt(8) + id; Open moves it into
+	// dedupe_at's values and the key index
+	bucketDedupeV2 = []byte("dedupe")
 	// namespace -> nested bucket of the plugin key-value store
 	bucketKV = []byte("kv")
 	// store metadata: format version, last ping
@@ -32,16 +34,19 @@ var (
 
 var allBuckets = [][]byte{
 	bucketDeliveries, bucketEnvelopes, bucketReady, bucketStatus,
-	bucketFinal, bucketDedupe, bucketDedupeAt, bucketKV, bucketMeta,
+	bucketFinal, bucketDedupeAt, bucketKV, bucketMeta,
 }
 
 // formatVersion is stored under meta/version; Open refuses other versions.
 // Version 2 stores envelopes as fields JSON + raw payload, S2-compressed
-// (see codec.go) and keeps the ingest log position in meta; Open upgrades
-// a version 1 file in place (its JSON envelopes stay readable), so an older
-// hookgate refuses the file rather than misreading it.
+// (see codec.go) and keeps the ingest log position in meta. Version 3
+// keeps the delivery id of each idempotency key in dedupe_at and finds
+// keys through the key index instead of the dedupe bucket. Open upgrades
+// version 1 and 2 files in place (their JSON envelopes stay readable), so
+// an older hookgate refuses the file rather than misreading it.
 const (
-	formatVersion   = "2"
+	formatVersion   = "3"
+	formatVersionV2 = "2"
 	formatVersionV1 = "1"
 )
 
@@ -94,6 +99,3 @@ func statusPrefix(s queue.Status) []byte { return append([]byte(s), 0) }
 func statusKey(s queue.Status, id string) []byte {
 	return append(statusPrefix(s), id...)
 }
-
-// dedupeValue is what the dedupe bucket holds for a key.
-func dedupeValue(at time.Time, id string) []byte { return timeKey(at, id) }

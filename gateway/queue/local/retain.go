@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -120,14 +121,16 @@ func (o *sweepOp) pruneKeys(w *wtx) error {
 		}
 		stale = append(stale, bytes.Clone(k))
 	}
-	dedupe := w.bucket(bucketDedupe)
 	for _, k := range stale {
 		// The key may have been stored again since (after expiring):
-		// only drop it when its entry is the one expiring here.
-		if v := dedupe.Get(k[8:]); v != nil && bytes.Equal(v[:8], k[:8]) {
-			if err := dedupe.Delete(k[8:]); err != nil {
-				return fmt.Errorf("prune key: %w", err)
-			}
+		// only drop it from the key index when its entry is the one
+		// expiring here.
+		at, _, ok, err := w.lookupKey(k[8:])
+		if err != nil {
+			return fmt.Errorf("prune key: %w", err)
+		}
+		if ok && at == binary.BigEndian.Uint64(k) {
+			w.deleteKey(k[8:])
 		}
 		if err := w.bucket(bucketDedupeAt).Delete(k); err != nil {
 			return fmt.Errorf("prune key: %w", err)

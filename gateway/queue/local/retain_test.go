@@ -76,7 +76,7 @@ func TestRetention(t *testing.T) {
 		t.Errorf("swept delivery: %v, want ErrNotFound", err)
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketDedupe, bucketDedupeAt, bucketFinal, bucketEnvelopes} {
+		for _, b := range [][]byte{bucketDedupeAt, bucketFinal, bucketEnvelopes} {
 			n := tx.Bucket(b).Stats().KeyN
 			want := map[string]int{"envelopes": 2}[string(b)]
 			if n != want {
@@ -87,6 +87,9 @@ func TestRetention(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := keyIndexLen(t, s); n != 0 {
+		t.Errorf("key index holds %d keys after the sweep, want 0", n)
 	}
 	// The queued delivery is still claimable once due.
 	clock.Advance(100 * time.Hour)

@@ -1,15 +1,18 @@
 // Package local owns hookgate's embedded queue backend: one bbolt file that
 // holds the queue, the delivery log, the deduplication keys and the Lua
-// plugins' key-value store, and in front of it, for ingest, an append-only
-// log (the file's name plus ".wal").
+// plugins' key-value store; in front of it, for ingest, an append-only log
+// (the file's name plus ".wal"); and beside it the key index (the file's
+// name plus ".keys", a Pebble directory) that finds idempotency keys by
+// key, rebuilt from the file whenever it is missing or not the file's
+// (keyindex.go).
 //
 // # Ingest
 //
 // Enqueue is answered once the delivery is in the ingest log: a single log
 // writer goroutine takes every enqueue waiting, decides which are new
 // (deduplication is exact: the idempotency keys of logged deliveries are
-// kept in memory until they are in bbolt, and bbolt's dedupe index holds
-// the rest), appends those with one write and one fdatasync, and answers
+// kept in memory until they are in bbolt, and the key index finds the
+// rest), appends those with one write and one fdatasync, and answers
 // them all. A mover goroutine then applies logged batches to bbolt in one
 // transaction through the writer below (at most every 2 ms under load, so
 // each commit carries many), together with the log position they reach.
@@ -77,6 +80,7 @@ package local
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -176,8 +180,9 @@ type Store struct {
 	done   chan struct{} // closed by Close: wakes claimers, stops the janitor
 
 	ops        chan op
-	wal        *wal    // the ingest log; nil with NoWAL
-	in         *ingest // its shared state; nil with NoWAL
+	keys       *keyIndex // finds idempotency keys in dedupe_at
+	wal        *wal      // the ingest log; nil with NoWAL
+	in         *ingest   // its shared state; nil with NoWAL
 	writerDone chan struct{}
 	janitor    sync.WaitGroup // the janitor and the releaser
 	sweepChunk int            // deletions per sweep transaction; sweepChunk, lowered by tests
@@ -253,9 +258,14 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("local: open %s: %w", path, err)
 	}
+	if s.keys, err = s.syncKeyIndex(path); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
 	if !opts.NoWAL {
 		w, err := s.openWAL(path + walSuffix)
 		if err != nil {
+			_ = s.keys.close()
 			_ = db.Close()
 			return nil, fmt.Errorf("local: open %s: %w", path, err)
 		}
@@ -265,6 +275,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if s.wal != nil {
 			_ = s.wal.close()
 		}
+		_ = s.keys.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("local: open %s: %w", path, err)
 	}
@@ -300,12 +311,22 @@ func (s *Store) init() error {
 			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
 				return fmt.Errorf("write version: %w", err)
 			}
-		case string(v) == formatVersionV1:
+			if err := meta.Put(keyStampMeta, newKeyStamp()); err != nil {
+				return fmt.Errorf("write version: %w", err)
+			}
+		case string(v) == formatVersionV1 || string(v) == formatVersionV2:
+			if err := upgradeKeys(tx); err != nil {
+				return fmt.Errorf("upgrade from format %s: %w", v, err)
+			}
 			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
 				return fmt.Errorf("upgrade version: %w", err)
 			}
 		case string(v) != formatVersion:
 			return fmt.Errorf("unsupported store format %q (want %q)", v, formatVersion)
+		case meta.Get(keyStampMeta) == nil:
+			if err := meta.Put(keyStampMeta, newKeyStamp()); err != nil {
+				return fmt.Errorf("write key index stamp: %w", err)
+			}
 		}
 		n, err := requeueRunning(tx)
 		requeued = n
@@ -319,6 +340,26 @@ func (s *Store) init() error {
 			"count", requeued)
 	}
 	return nil
+}
+
+// upgradeKeys moves format 2's dedupe bucket (key -> seenAt + id) into
+// the values of dedupe_at (seenAt + key -> id) and gives the file a new
+// key index stamp, so that Open builds the key index from them.
+func upgradeKeys(tx *bolt.Tx) error {
+	if old := tx.Bucket(bucketDedupeV2); old != nil {
+		at := tx.Bucket(bucketDedupeAt)
+		err := old.ForEach(func(k, v []byte) error {
+			seen, id := splitTimeKey(v)
+			return at.Put(append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(k)), seen), k...), []byte(id))
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketDedupeV2); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyStampMeta, newKeyStamp())
 }
 
 // countStatuses counts the queued and running deliveries in the status
@@ -399,9 +440,14 @@ func (s *Store) Close() error {
 	<-s.writerDone
 	if s.wal != nil {
 		if err := s.wal.close(); err != nil {
+			_ = s.keys.close()
 			_ = s.db.Close()
 			return fmt.Errorf("local: close ingest log: %w", err)
 		}
+	}
+	if err := s.keys.close(); err != nil {
+		_ = s.db.Close()
+		return fmt.Errorf("local: %w", err)
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("local: close: %w", err)

@@ -288,7 +288,10 @@ func (s *Store) replayFile(wf *walFile, start int64) (int, error) {
 				if _, err := applyEnqueues(wt, chunk); err != nil {
 					return err
 				}
-				return tx.Bucket(bucketMeta).Put(walPosKey, at.bytes())
+				if err := tx.Bucket(bucketMeta).Put(walPosKey, at.bytes()); err != nil {
+					return err
+				}
+				return wt.flushKeys()
 			})
 			if err != nil {
 				return replayed, fmt.Errorf("replay %s: %w", wf.path, err)

@@ -179,6 +179,10 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		}
 		return answers, nil
 	}
+	if err := w.flushKeys(); err != nil { // before the commit: see keyindex.go
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("local: %w", err)
+	}
 	s.commitMu.Lock()
 	err = tx.Commit()
 	if err == nil {
@@ -227,6 +231,44 @@ type wtx struct {
 	// queued and running are the changes to the numbers of queued and
 	// running deliveries, applied to the store's counts after the commit.
 	queued, running int64
+	// keys are the key index entries this transaction set or deleted,
+	// written (synced) just before it commits.
+	keys map[string]keyEntry
+}
+
+// lookupKey finds the dedupe_at entry of an idempotency key as of this
+// transaction: its seenAt and delivery id.
+func (w *wtx) lookupKey(key []byte) (uint64, string, bool, error) {
+	if e, ok := w.keys[string(key)]; ok {
+		if e.del {
+			return 0, "", false, nil
+		}
+		return confirmKey(w.tx, key, e.at)
+	}
+	return w.s.keys.lookup(w.tx, key)
+}
+
+// setKey records key's new dedupe_at entry, seen at at, for the key index.
+func (w *wtx) setKey(key []byte, at uint64) {
+	if w.keys == nil {
+		w.keys = map[string]keyEntry{}
+	}
+	w.keys[string(key)] = keyEntry{at: at}
+}
+
+// deleteKey drops key from the key index.
+func (w *wtx) deleteKey(key []byte) {
+	if w.keys == nil {
+		w.keys = map[string]keyEntry{}
+	}
+	w.keys[string(key)] = keyEntry{del: true}
+}
+
+// flushKeys writes the key index entries of the transaction, synced.
+func (w *wtx) flushKeys() error {
+	err := w.s.keys.write(w.keys)
+	w.keys = nil
+	return err
 }
 
 // count records that r's status gains (+1) or loses (-1) one delivery.

@@ -1,0 +1,253 @@
+package local
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The idempotency keys of the dedupe window live in bbolt's dedupe_at
+// bucket, ordered by time (seenAt(8) + key -> delivery id): cheap to
+// append to and to prune from the front. Finding a key there needs an
+// index by key, and a B+tree keyed by GitLab's random UUIDs is the wrong
+// one: every new key lands on its own leaf, so each delivery rewrites a
+// 4 KiB page of it (it cost a third of ingest). The key index is a Pebble
+// database (an LSM tree, made for random inserts) beside the store file,
+// <file>.keys, mapping each key to the seenAt of its dedupe_at entry.
+//
+// bbolt stays the authority. An index entry counts only when the dedupe_at
+// entry it points to exists (lookups confirm it in the same bbolt
+// transaction), so the index may hold entries bbolt lacks (written before
+// a bbolt commit that then failed or never came) but must not miss any
+// live entry: index writes are synced before the bbolt commit that adds
+// the entries. A store file and its index carry the same random stamp
+// (meta/keys_index in bbolt, keyStampKey in Pebble); when they differ (a
+// restored or copied store file, a lost or foreign index directory, an
+// upgrade from format 2) Open rebuilds the index from dedupe_at.
+const keyIndexSuffix = ".keys"
+
+var (
+	keyStampMeta = []byte("keys_index") // in bbolt's meta bucket
+	keyStampKey  = []byte("s")          // in Pebble; idempotency keys are stored under "k" + key
+)
+
+const keyPrefix = 'k'
+
+// keyIndex is the Pebble side of the dedupe index.
+type keyIndex struct {
+	db  *pebble.DB
+	dir string
+	log *slog.Logger
+}
+
+// keyEntry is an index entry: the dedupe_at entry of a key. A zero at
+// with del set is a deletion.
+type keyEntry struct {
+	at  uint64
+	del bool
+}
+
+func openKeyIndex(dir string, log *slog.Logger) (*keyIndex, error) {
+	opts := &pebble.Options{
+		Logger: pebbleLogger{log},
+		// Lookups are mostly of keys never seen: bloom filters answer
+		// those without reading a block.
+		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open key index %s: %w", dir, err)
+	}
+	return &keyIndex{db: db, dir: dir, log: log}, nil
+}
+
+func indexKey(key []byte) []byte {
+	return append([]byte{keyPrefix}, key...)
+}
+
+// get returns the seenAt the index holds for key, unconfirmed.
+func (x *keyIndex) get(key []byte) (uint64, bool, error) {
+	v, closer, err := x.db.Get(indexKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("key index: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, nil // not written by this code: treat as absent
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// lookup finds key's dedupe_at entry: its seenAt and delivery id, confirmed
+// in tx (see the comment at the top); ok is false when there is none.
+func (x *keyIndex) lookup(tx *bolt.Tx, key []byte) (at uint64, id string, ok bool, err error) {
+	at, ok, err = x.get(key)
+	if !ok || err != nil {
+		return 0, "", false, err
+	}
+	return confirmKey(tx, key, at)
+}
+
+// confirmKey looks up the dedupe_at entry of key at seenAt at.
+func confirmKey(tx *bolt.Tx, key []byte, at uint64) (uint64, string, bool, error) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], at)
+	v := tx.Bucket(bucketDedupeAt).Get(append(k[:], key...))
+	if v == nil {
+		return 0, "", false, nil
+	}
+	return at, string(v), true, nil
+}
+
+// write applies entries with one synced Pebble batch.
+func (x *keyIndex) write(entries map[string]keyEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	b := x.db.NewBatch()
+	defer b.Close()
+	var v [8]byte
+	for k, e := range entries {
+		var err error
+		if e.del {
+			err = b.Delete(indexKey([]byte(k)), nil)
+		} else {
+			binary.BigEndian.PutUint64(v[:], e.at)
+			err = b.Set(indexKey([]byte(k)), v[:], nil)
+		}
+		if err != nil {
+			return fmt.Errorf("key index: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("key index: %w", err)
+	}
+	return nil
+}
+
+func (x *keyIndex) close() error {
+	if err := x.db.Close(); err != nil {
+		return fmt.Errorf("close key index: %w", err)
+	}
+	return nil
+}
+
+// newKeyStamp is a random stamp tying a store file to its key index.
+func newKeyStamp() []byte {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// syncKeyIndex opens the key index of the store file at path and
+// rebuilds it from dedupe_at when its stamp is not the store's.
+func (s *Store) syncKeyIndex(path string) (*keyIndex, error) {
+	dir := path + keyIndexSuffix
+	x, err := openKeyIndex(dir, s.log)
+	if err != nil {
+		return nil, err
+	}
+	var stamp []byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		stamp = bytes.Clone(tx.Bucket(bucketMeta).Get(keyStampMeta))
+		return nil
+	}); err != nil {
+		_ = x.close()
+		return nil, err
+	}
+	have, closer, err := x.db.Get(keyStampKey)
+	if err == nil {
+		same := bytes.Equal(have, stamp)
+		_ = closer.Close()
+		if same {
+			return x, nil
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		_ = x.close()
+		return nil, fmt.Errorf("key index: %w", err)
+	}
+	// Rebuild from scratch: a fresh directory, every dedupe_at entry (in
+	// time order, so the latest entry of a key wins), the stamp last.
+	if err := x.close(); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("rebuild key index: %w", err)
+	}
+	if x, err = openKeyIndex(dir, s.log); err != nil {
+		return nil, err
+	}
+	n, err := x.rebuild(s.db, stamp)
+	if err != nil {
+		_ = x.close()
+		return nil, fmt.Errorf("rebuild key index %s: %w", dir, err)
+	}
+	if n > 0 {
+		s.log.Info("key index rebuilt from the store file", "dir", dir, "keys", n)
+	}
+	return x, nil
+}
+
+// rebuild writes an entry for every dedupe_at entry of db, then stamp.
+func (x *keyIndex) rebuild(db *bolt.DB, stamp []byte) (int, error) {
+	n := 0
+	b := x.db.NewBatch()
+	err := db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDedupeAt).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) < 8 || len(v) == 0 {
+				continue
+			}
+			if err := b.Set(indexKey(k[8:]), k[:8], nil); err != nil {
+				return err
+			}
+			n++
+			if b.Len() > 4<<20 {
+				if err := b.Commit(pebble.NoSync); err != nil {
+					return err
+				}
+				_ = b.Close()
+				b = x.db.NewBatch()
+			}
+		}
+		return nil
+	})
+	defer func() { _ = b.Close() }()
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Set(keyStampKey, stamp, nil); err != nil {
+		return 0, err
+	}
+	return n, b.Commit(pebble.Sync)
+}
+
+// pebbleLogger sends Pebble's messages to the store's logger: its routine
+// notes at debug level.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("key index: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("key index: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf is Pebble's report of a broken invariant; it expects no return.
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := "key index: " + fmt.Sprintf(format, args...)
+	l.log.Error(msg)
+	panic(msg)
+}
