@@ -158,8 +158,10 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- g.app.Listener(ln) })
+	var aln net.Listener
 	if g.admin != nil {
-		aln, err := net.Listen("tcp", g.cfg.Admin.Listen)
+		var err error
+		aln, err = net.Listen("tcp", g.cfg.Admin.Listen)
 		if err != nil {
 			_ = g.app.Shutdown()
 			wg.Wait()
@@ -214,6 +216,12 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if g.admin != nil {
 		_ = g.admin.ShutdownWithContext(shutCtx)
+	}
+	// A shutdown that comes before fasthttp registered its listener (ctx
+	// ended as Serve began) does not stop it: closing the listeners does.
+	_ = ln.Close()
+	if aln != nil {
+		_ = aln.Close()
 	}
 	wg.Wait()
 	if err := g.store.Close(); err != nil && runErr == nil {
