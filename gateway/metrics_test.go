@@ -361,7 +361,13 @@ func TestMetricsCountQuarantine(t *testing.T) {
 	if d.Status != queue.StatusDead || !strings.Contains(d.Error, "quarantined") {
 		t.Fatalf("delivery %s (%s), want quarantined", d.Status, d.Error)
 	}
-	m := scrapeMetrics(t, g.URL)
+	// The store counts a quarantine once it is durable, which readers of
+	// the store can see a moment before the hook runs: wait for the count.
+	var m metrics
+	waitFor(t, 5*time.Second, func() bool {
+		m = scrapeMetrics(t, g.URL)
+		return m.get("hookgate_dead_letters_total", "reason", "quarantined") >= 1
+	})
 	if n := m.get("hookgate_dead_letters_total", "reason", "quarantined"); n != 1 {
 		t.Fatalf("quarantined dead letters = %v, want 1; series: %s", n, m.series("hookgate_dead_letters_total"))
 	}
