@@ -61,6 +61,8 @@ var escapeCases = map[string]struct {
 	"concat_sparse_range":  {`return table.concat({}, "", 1, 2^31)`, StatusError, "invalid value (a nil) at index 1"},
 	"concat_operator_loop": {`local s = "x" for i = 1, 20 do s = s .. s end return #s`, StatusOK, `1048576`},
 	"byte_all":             {`return select("#", ("x"):rep(1e6):byte(1, -1))`, StatusError, "overflow"},
+	"byte_many":            {`return select("#", ("x"):rep(1e4):byte(-1e4, 1e9))`, StatusOK, "10000"},
+	"byte_default":         {`return ("ab"):byte() + ("ab"):byte(-1)`, StatusOK, "195"},
 	"insert_far":           {`local t = {} table.insert(t, 2^30, 1) return #t`, StatusOK, `0`},
 	"sort_slow_compare":    {`local t = {} for i = 1, 1e4 do t[i] = i end table.sort(t, function(a, b) while true do end end)`, StatusRetry, "plugin timed out"},
 	"sort_bad_compare":     {`local t = {} for i = 1, 1e3 do t[i] = i % 7 end table.sort(t, function(a, b) return true end) return #t`, StatusOK, `1000`},

@@ -87,7 +87,7 @@ func (s *Set) newState() (st *state, err error) {
 
 	strMod := g.RawGetString(lua.StringLibName).(*lua.LTable)
 	tabMod := g.RawGetString(lua.TabLibName).(*lua.LTable)
-	capStringLib(L, strMod, tabMod, o.MaxStringBytes)
+	capStringLib(L, strMod, tabMod, o.MaxStringBytes, o.RegistryMaxSize)
 	// Strings' metatable: methods from the (real) string table, and
 	// getmetatable("") returns false, so scripts cannot reach it.
 	strMeta := L.CreateTable(0, 2)

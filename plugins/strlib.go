@@ -10,10 +10,13 @@ import (
 // huge string in one Go call (which the VM's context check cannot stop)
 // with versions capped at max bytes, and the pattern functions with the
 // context-aware matcher. Methods on strings (("x"):rep(n)) go through the
-// same table, so they are capped too.
-func capStringLib(L *lua.LState, strMod, tabMod *lua.LTable, max int) {
+// same table, so they are capped too; string.byte refuses up front more
+// results than the stack can hold.
+func capStringLib(L *lua.LState, strMod, tabMod *lua.LTable, max, maxResults int) {
 	format := strMod.RawGetString("format").(*lua.LFunction).GFunction
+	byteFn := strMod.RawGetString("byte").(*lua.LFunction).GFunction
 	set := func(t *lua.LTable, name string, fn lua.LGFunction) { t.RawSetString(name, L.NewFunction(fn)) }
+	set(strMod, "byte", strByte(byteFn, maxResults))
 	set(strMod, "rep", strRep(max))
 	set(strMod, "format", strFormat(format, max))
 	set(strMod, "find", strFind)
@@ -23,6 +26,29 @@ func capStringLib(L *lua.LState, strMod, tabMod *lua.LTable, max int) {
 	strMod.RawSetString("gfind", gmatch)
 	set(strMod, "gsub", strGsub(max))
 	set(tabMod, "concat", tableConcat(max))
+}
+
+// strByte wraps string.byte(s[, i[, j]]), refusing up front a range of more
+// results than the Lua stack can ever hold: gopher-lua would push them one
+// by one, growing the registry step by step (seconds under the race
+// detector) before failing with the same overflow.
+func strByte(orig lua.LGFunction, maxResults int) lua.LGFunction {
+	return func(L *lua.LState) int {
+		n := len(L.CheckString(1))
+		i := L.OptInt(2, 1)
+		j := L.OptInt(3, i)
+		if i < 0 {
+			i += n + 1
+		}
+		if j < 0 {
+			j += n + 1
+		}
+		i, j = max(i, 1), min(j, n)
+		if j-i+1 > maxResults {
+			L.RaiseError("string.byte: %d results overflow the stack (at most %d)", j-i+1, maxResults)
+		}
+		return orig(L)
+	}
 }
 
 // strRep is string.rep(s, n[, sep]) refusing results over max bytes.
