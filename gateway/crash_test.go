@@ -61,6 +61,10 @@ func (p *process) start() {
 	}
 	p.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(p.cmd, p.exited)
+	// A test that fails half-way must not leave the gateway running (an
+	// exited process ignores the signal).
+	c := p.cmd
+	p.t.Cleanup(func() { _ = c.Process.Signal(syscall.SIGKILL) })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(p.url + "/healthz")
