@@ -46,9 +46,10 @@ const keyIndexCache = 16 << 20
 
 // keyIndex is the Pebble side of the dedupe index.
 type keyIndex struct {
-	db  *pebble.DB
-	dir string
-	log *slog.Logger
+	db     *pebble.DB
+	dir    string
+	log    *slog.Logger
+	filter *keyFilter // every key the index may hold (keyfilter.go)
 }
 
 // keyEntry is an index entry: the dedupe_at entry of a key. A zero at
@@ -83,6 +84,9 @@ func indexKey(key []byte) []byte {
 
 // get returns the seenAt the index holds for key, unconfirmed.
 func (x *keyIndex) get(key []byte) (uint64, bool, error) {
+	if !x.filter.mayHold(key) {
+		return 0, false, nil
+	}
 	v, closer, err := x.db.Get(indexKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, false, nil
@@ -131,6 +135,7 @@ func (x *keyIndex) write(entries map[string]keyEntry) error {
 		if e.del {
 			err = b.Delete(indexKey([]byte(k)), nil)
 		} else {
+			x.filter.add([]byte(k)) // before the write: see keyFilter
 			binary.BigEndian.PutUint64(v[:], e.at)
 			err = b.Set(indexKey([]byte(k)), v[:], nil)
 		}
@@ -179,7 +184,7 @@ func (s *Store) syncKeyIndex(path string) (*keyIndex, error) {
 		same := bytes.Equal(have, stamp)
 		_ = closer.Close()
 		if same {
-			return x, nil
+			return withFilter(x)
 		}
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		_ = x.close()
@@ -203,6 +208,46 @@ func (s *Store) syncKeyIndex(path string) (*keyIndex, error) {
 	}
 	if n > 0 {
 		s.log.Info("key index rebuilt from the store file", "dir", dir, "keys", n)
+	}
+	return withFilter(x)
+}
+
+// loadFilter makes x's filter from every key the index holds (two passes:
+// the count sizes the filter, so no copy of the keys is kept meanwhile).
+func (x *keyIndex) loadFilter() error {
+	n := uint(0)
+	if err := x.eachKey(func([]byte) { n++ }); err != nil {
+		return err
+	}
+	f := newKeyFilter(n)
+	if err := x.eachKey(f.add); err != nil {
+		return err
+	}
+	x.filter = f
+	return nil
+}
+
+// eachKey calls fn with every idempotency key of the index; fn must not
+// keep the slice.
+func (x *keyIndex) eachKey(fn func(key []byte)) error {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyPrefix}, UpperBound: []byte{keyPrefix + 1}})
+	if err != nil {
+		return fmt.Errorf("key index: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		fn(it.Key()[1:])
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("key index: %w", err)
+	}
+	return nil
+}
+
+// withFilter loads x's filter, closing x if that fails.
+func withFilter(x *keyIndex) (*keyIndex, error) {
+	if err := x.loadFilter(); err != nil {
+		_ = x.close()
+		return nil, err
 	}
 	return x, nil
 }
