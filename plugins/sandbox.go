@@ -84,6 +84,8 @@ func (s *Set) newState() (st *state, err error) {
 	g.RawSetString("rawset", L.NewFunction(st.rawSet))
 	g.RawSetString("pcall", L.NewFunction(st.luaPCall))
 	g.RawSetString("xpcall", L.NewFunction(st.luaXPCall))
+	unpack := g.RawGetString("unpack").(*lua.LFunction).GFunction
+	g.RawSetString("unpack", L.NewFunction(baseUnpack(unpack, o.RegistryMaxSize)))
 
 	strMod := g.RawGetString(lua.StringLibName).(*lua.LTable)
 	tabMod := g.RawGetString(lua.TabLibName).(*lua.LTable)

@@ -51,6 +51,20 @@ func strByte(orig lua.LGFunction, maxResults int) lua.LGFunction {
 	}
 }
 
+// baseUnpack wraps unpack(t[, i[, j]]) the same way: a range of more
+// results than the stack can hold is refused before any is pushed.
+func baseUnpack(orig lua.LGFunction, maxResults int) lua.LGFunction {
+	return func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		i := L.OptInt(2, 1)
+		j := L.OptInt(3, t.Len())
+		if n := int64(j) - int64(i) + 1; n > int64(maxResults) {
+			L.RaiseError("unpack: %d results overflow the stack (at most %d)", n, maxResults)
+		}
+		return orig(L)
+	}
+}
+
 // strRep is string.rep(s, n[, sep]) refusing results over max bytes.
 func strRep(max int) lua.LGFunction {
 	return func(L *lua.LState) int {

@@ -45,8 +45,11 @@ func Watch(ctx context.Context, path string, poll time.Duration, onChange func()
 	} else {
 		err = fmt.Errorf("watch %s: %w", filepath.Dir(path), err)
 	}
+	// The first look is taken before Watch returns: a change the caller
+	// makes right after must differ from it (taken in the goroutine, it
+	// could already see that change and report nothing).
+	last, _ := os.Stat(path)
 	go func() {
-		last, _ := os.Stat(path)
 		tick := time.NewTicker(poll)
 		defer tick.Stop()
 		for {
