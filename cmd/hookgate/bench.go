@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/loadgen"
+	"mvdan.cc/sh/v3/shell"
 )
 
 func bench(args []string) int {
@@ -23,6 +24,7 @@ func bench(args []string) int {
 	workers := fs.Int("workers", loadgen.DefaultBenchWorkers, "with --self and no --config: worker count")
 	ingestOnly := fs.Bool("ingest-only", false, "with --self: serve only the receiver and the store (no workers): durable ingest alone")
 	floors := fs.Bool("floors", false, "first run the same load against the bare and the durable floor, and print ratios")
+	execFloor := fs.String("exec-floor", "", `first run the same load against a fork/exec floor running CMD once per delivery (body on stdin; words split as a shell would, no shell run), and print end to end as a ratio to it, e.g. 'python3 -c "import sys, json; json.load(sys.stdin)"'`)
 	conns := fs.Int("conns", 32, "concurrent keep-alive connections")
 	client := fs.String("client", loadgen.ClientFast, `HTTP client of the load generator: "fasthttp" (light) or "net/http"`)
 	keys := fs.String("keys", loadgen.KeysRandom, `Idempotency-Keys: "random" (UUIDs, as GitLab sends) or "sequential" (a counter: the dedupe index's best case)`)
@@ -52,6 +54,19 @@ func bench(args []string) int {
 	if *ingestOnly && !*self {
 		fmt.Fprintln(os.Stderr, "hookgate bench: --ingest-only needs --self")
 		return 2
+	}
+	var execArgv []string
+	if *execFloor != "" {
+		if *ingestOnly {
+			fmt.Fprintln(os.Stderr, "hookgate bench: --exec-floor is compared end to end: leave out --ingest-only")
+			return 2
+		}
+		argv, err := shell.Fields(*execFloor, nil)
+		if err != nil || len(argv) == 0 {
+			fmt.Fprintf(os.Stderr, "hookgate bench: --exec-floor %q: not a command line: %v\n", *execFloor, err)
+			return 2
+		}
+		execArgv = argv
 	}
 	if *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "hookgate bench: --rounds must be at least 1")
@@ -91,7 +106,7 @@ func bench(args []string) int {
 	r := benchRound{
 		target: *target, self: *self, cfgPath: *cfgPath, workers: *workers, ingestOnly: *ingestOnly, verbose: *verbose,
 		token: *token, signingKey: *signingKey, adminURL: *adminURL, adminToken: *adminToken, pid: *pid,
-		body: body, eventType: *eventType, note: *note, floors: *floors, profile: profile,
+		body: body, eventType: *eventType, note: *note, floors: *floors, execFloor: execArgv, profile: profile,
 		load: loadgen.Options{
 			Conns: *conns, Duration: *duration, Requests: *requests, Client: *client, Keys: *keys, PollEvery: *poll, Drain: *drain,
 		},
@@ -135,6 +150,7 @@ type benchRound struct {
 	body                      []byte
 	eventType, note           string
 	floors                    bool
+	execFloor                 []string
 	profile                   io.Writer
 	load                      loadgen.Options
 }
@@ -173,7 +189,7 @@ func (b benchRound) run(ctx context.Context) (*loadgen.Report, error) {
 	}
 	load := b.load
 	load.URL, load.Payload, load.Follow, load.RSS, load.AnonRSS = url, payload, follow, rss, anon
-	return loadgen.Bench(ctx, loadgen.Plan{Load: load, Floors: b.floors, Progress: os.Stderr, CPUProfile: b.profile})
+	return loadgen.Bench(ctx, loadgen.Plan{Load: load, Floors: b.floors, ExecFloor: b.execFloor, Progress: os.Stderr, CPUProfile: b.profile})
 }
 
 // isSet reports whether the flag was given on the command line.

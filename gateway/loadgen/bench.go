@@ -25,6 +25,9 @@ type Plan struct {
 	// with their files in FloorDir (a temporary folder when empty).
 	Floors   bool
 	FloorDir string
+	// ExecFloor, when set, is a command run once per delivery by the
+	// fork/exec floor (StartExecFloor), measured before the gateway.
+	ExecFloor []string
 	// Progress, when set, receives a line as each run starts.
 	Progress io.Writer
 	// CPUProfile, when set, receives a CPU profile of this process during
@@ -53,6 +56,13 @@ func Bench(ctx context.Context, p Plan) (*Report, error) {
 		if rep.Durable, err = runFloor(ctx, p, "durable floor", func() (*Floor, error) { return StartDurableFloor(dir) }); err != nil {
 			return nil, err
 		}
+	}
+	if len(p.ExecFloor) > 0 {
+		var err error
+		if rep.Exec, err = runFloor(ctx, p, "fork/exec floor", func() (*Floor, error) { return StartExecFloor(p.ExecFloor) }); err != nil {
+			return nil, err
+		}
+		rep.Exec.Command = p.ExecFloor
 	}
 	o := p.Load
 	if o.Name == "" {
@@ -83,7 +93,7 @@ func runFloor(ctx context.Context, p Plan, name string, start func() (*Floor, er
 	}
 	defer f.Close()
 	o := p.Load
-	o.Name, o.URL, o.Follow, o.RSS = name, f.URL, nil, nil
+	o.Name, o.URL, o.Follow, o.RSS, o.AnonRSS = name, f.URL, nil, nil, nil
 	p.progress("running %s at %s", name, f.URL)
 	return Run(ctx, o)
 }

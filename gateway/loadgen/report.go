@@ -53,6 +53,8 @@ type Result struct {
 	MaxAnonRSS int64 `json:"max_anon_rss_bytes,omitempty"`
 	// Machine is the machine's load during the load phase.
 	Machine Machine `json:"machine"`
+	// Command is the fork/exec floor's command (that floor only).
+	Command []string `json:"command,omitempty"`
 }
 
 // Report is a gateway run and, when measured in the same invocation, the
@@ -61,6 +63,7 @@ type Report struct {
 	Gateway *Result `json:"gateway"`
 	Bare    *Result `json:"bare_floor,omitempty"`
 	Durable *Result `json:"durable_floor,omitempty"`
+	Exec    *Result `json:"exec_floor,omitempty"`
 	// Ratios of the gateway's figures to the floors'; zero when a floor
 	// was not run.
 	Ratios Ratios  `json:"ratios"`
@@ -76,6 +79,10 @@ type Ratios struct {
 	// P99VsDurable is the gateway's ack p99 over the durable floor's
 	// (target <= 2).
 	P99VsDurable float64 `json:"p99_vs_durable"`
+	// EndToEndVsExec is the gateway's events/s processed end to end over
+	// the fork/exec floor's accepted/s (target >= 10); zero unless both
+	// were measured.
+	EndToEndVsExec float64 `json:"end_to_end_vs_exec,omitempty"`
 }
 
 // Check is one performance target and whether the run met it.
@@ -90,16 +97,18 @@ type Check struct {
 const (
 	TargetThroughputRatio = 0.8
 	TargetP99Ratio        = 2.0
+	TargetExecRatio       = 10.0
 	TargetRSS             = 150 << 20
 	// TargetKeepPace: the backlog when the load stops is at most this
 	// many seconds of ingest.
 	TargetKeepPace = 2 * time.Second
 )
 
-// Names of the two checks judged on ratios.
+// Names of the checks judged on ratios.
 const (
 	checkThroughput = "durable ingest vs durable floor"
 	checkP99        = "ack p99 vs durable floor"
+	checkExec       = "end to end vs fork/exec floor"
 )
 
 // Evaluate fills Ratios and Checks from the results present.
@@ -127,6 +136,14 @@ func (r *Report) Evaluate() {
 	}
 	if b := r.Bare; b != nil && b.AcceptedPerSec > 0 {
 		r.Ratios.ThroughputVsBare = g.AcceptedPerSec / b.AcceptedPerSec
+	}
+	if x, p := r.Exec, g.Pipeline; x != nil && x.AcceptedPerSec > 0 && p != nil && p.Error == "" && p.DrainTime >= 0 {
+		r.Ratios.EndToEndVsExec = p.EndToEndPerSec / x.AcceptedPerSec
+		r.Checks = append(r.Checks, Check{
+			Name: checkExec, Want: fmt.Sprintf(">= %.0fx", TargetExecRatio),
+			Got: fmt.Sprintf("%.1fx", r.Ratios.EndToEndVsExec),
+			OK:  r.Ratios.EndToEndVsExec >= TargetExecRatio,
+		})
 	}
 	if g.Sent > 0 {
 		bad := g.Sent - g.Accepted
@@ -162,13 +179,13 @@ func (r *Report) Evaluate() {
 // Print writes the report as text: one block per run, the ratios, and the
 // checks.
 func (r *Report) Print(w io.Writer) {
-	for _, res := range []*Result{r.Bare, r.Durable, r.Gateway} {
+	for _, res := range []*Result{r.Bare, r.Durable, r.Exec, r.Gateway} {
 		if res != nil {
 			res.Print(w)
 			fmt.Fprintln(w)
 		}
 	}
-	if r.Durable != nil || r.Bare != nil {
+	if r.Durable != nil || r.Bare != nil || r.Ratios.EndToEndVsExec > 0 {
 		fmt.Fprintln(w, "ratios (gateway / floor, same run):")
 		if r.Bare != nil {
 			fmt.Fprintf(w, "  throughput vs bare floor     %6.2fx\n", r.Ratios.ThroughputVsBare)
@@ -176,6 +193,9 @@ func (r *Report) Print(w io.Writer) {
 		if r.Durable != nil {
 			fmt.Fprintf(w, "  throughput vs durable floor  %6.2fx\n", r.Ratios.ThroughputVsDurable)
 			fmt.Fprintf(w, "  ack p99 vs durable floor     %6.2fx\n", r.Ratios.P99VsDurable)
+		}
+		if r.Ratios.EndToEndVsExec > 0 {
+			fmt.Fprintf(w, "  end to end vs fork/exec floor %5.1fx\n", r.Ratios.EndToEndVsExec)
 		}
 		fmt.Fprintln(w)
 	}
@@ -200,6 +220,9 @@ func printChecks(w io.Writer, heading string, checks []Check) {
 // Print writes one run as text.
 func (res *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "%s (%s, %d connections, %s keys, %s)\n", res.Name, res.URL, res.Conns, res.Keys, res.Elapsed.Round(time.Millisecond))
+	if len(res.Command) > 0 {
+		fmt.Fprintf(w, "  command    %q per delivery\n", res.Command)
+	}
 	fmt.Fprintf(w, "  requests   %d sent, %d accepted (%.0f/s), %d errors\n",
 		res.Sent, res.Accepted, res.AcceptedPerSec, res.Errors)
 	keys := slices.SortedFunc(maps.Keys(res.Statuses), func(a, b string) int {

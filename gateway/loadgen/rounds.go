@@ -29,10 +29,12 @@ func Summarize(reports []*Report) *Rounds {
 	}
 	throughput := func(r *Report) float64 { return r.Ratios.ThroughputVsDurable }
 	p99 := func(r *Report) float64 { return r.Ratios.P99VsDurable }
+	exec := func(r *Report) float64 { return r.Ratios.EndToEndVsExec }
 	rs.Median = Ratios{
 		ThroughputVsDurable: median(reports, throughput),
 		ThroughputVsBare:    median(reports, func(r *Report) float64 { return r.Ratios.ThroughputVsBare }),
 		P99VsDurable:        median(reports, p99),
+		EndToEndVsExec:      median(reports, exec),
 	}
 	// Checks by name, in the order of the first round that has them.
 	var names []string
@@ -55,6 +57,9 @@ func Summarize(reports []*Report) *Rounds {
 		case checkP99:
 			c.Got = spread(rs.Median.P99VsDurable, reports, p99)
 			c.OK = c.OK && rs.Median.P99VsDurable <= TargetP99Ratio
+		case checkExec:
+			c.Got = spread(rs.Median.EndToEndVsExec, reports, exec)
+			c.OK = c.OK && rs.Median.EndToEndVsExec >= TargetExecRatio
 		default:
 			got := make([]string, len(cs))
 			for i, one := range cs {
@@ -120,14 +125,21 @@ func (rs *Rounds) Print(w io.Writer) {
 	}
 	row("bare floor", func(r *Report) *Result { return r.Bare })
 	row("durable floor", func(r *Report) *Result { return r.Durable })
+	row("fork/exec floor", func(r *Report) *Result { return r.Exec })
 	row("gateway", func(r *Report) *Result { return r.Gateway })
-	if rs.Reports[0].Durable != nil {
+	first := rs.Reports[0]
+	if first.Durable != nil || rs.Median.EndToEndVsExec > 0 {
 		fmt.Fprintln(w, "median of the per-round ratios:")
-		if rs.Reports[0].Bare != nil {
-			fmt.Fprintf(w, "  throughput vs bare floor     %6.2fx\n", rs.Median.ThroughputVsBare)
-		}
+	}
+	if first.Bare != nil && first.Durable != nil {
+		fmt.Fprintf(w, "  throughput vs bare floor     %6.2fx\n", rs.Median.ThroughputVsBare)
+	}
+	if first.Durable != nil {
 		fmt.Fprintf(w, "  throughput vs durable floor  %6.2fx\n", rs.Median.ThroughputVsDurable)
 		fmt.Fprintf(w, "  ack p99 vs durable floor     %6.2fx\n", rs.Median.P99VsDurable)
+	}
+	if rs.Median.EndToEndVsExec > 0 {
+		fmt.Fprintf(w, "  end to end vs fork/exec floor %5.1fx\n", rs.Median.EndToEndVsExec)
 	}
 	fmt.Fprintln(w)
 	printChecks(w, "targets (ratios: the median; every other check: each round):", rs.Checks)
