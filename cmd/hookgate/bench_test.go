@@ -10,7 +10,7 @@ import (
 // its JSON report; timings are not checked, only that it measured.
 func TestBenchCommand(t *testing.T) {
 	r := hookgate(t, t.TempDir(), "bench", "--self", "--floors", "--requests", "200", "--conns", "4",
-		"--poll", "50ms", "--json")
+		"--poll", "50ms", "--exec-floor", `sh -c 'cat > /dev/null'`, "--json")
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
 	}
@@ -25,7 +25,11 @@ func TestBenchCommand(t *testing.T) {
 		Gateway run `json:"gateway"`
 		Durable run `json:"durable_floor"`
 		Bare    run `json:"bare_floor"`
-		Checks  []struct {
+		Exec    run `json:"exec_floor"`
+		Ratios  struct {
+			EndToEndVsExec float64 `json:"end_to_end_vs_exec"`
+		} `json:"ratios"`
+		Checks []struct {
 			Name string `json:"name"`
 		} `json:"checks"`
 	}
@@ -34,6 +38,9 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if rep.Gateway.Sent != 200 || rep.Gateway.Statuses["202 queued"] != 200 || rep.Durable.Sent != 200 || rep.Bare.Sent != 200 {
 		t.Errorf("report: %+v", rep)
+	}
+	if rep.Exec.Sent != 200 || rep.Exec.Statuses["202 queued"] != 200 || rep.Ratios.EndToEndVsExec <= 0 {
+		t.Errorf("fork/exec floor: %+v, ratio %v", rep.Exec, rep.Ratios.EndToEndVsExec)
 	}
 	if rep.Gateway.Pipeline == nil || len(rep.Checks) == 0 {
 		t.Errorf("pipeline %+v, checks %+v", rep.Gateway.Pipeline, rep.Checks)
@@ -71,6 +78,9 @@ func TestBenchCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench"},
 		{"bench", "--self", "--rounds", "0"},
+		{"bench", "--self", "--ingest-only", "--exec-floor", "cat"},
+		{"bench", "--self", "--exec-floor", "'unterminated"},
+		{"bench", "--self", "--exec-floor", " "},
 		{"bench", "--self", "--rounds", "2", "--cpuprofile", "x.prof"},
 		{"bench", "--self", "--target", "http://127.0.0.1:1"},
 		{"bench", "--target", "http://192.0.2.1:80", "--requests", "1"},
