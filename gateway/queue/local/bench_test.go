@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -197,4 +198,43 @@ func BenchmarkClaimFinishParallel(b *testing.B) {
 	wg.Wait()
 	b.StopTimer()
 	report(b, s, b.N)
+}
+
+// BenchmarkSweep: the janitor deleting final deliveries beyond
+// RetainCount, in its bounded transactions, one delivery per op (their
+// dedupe keys stay: the window has not passed).
+func BenchmarkSweep(b *testing.B) {
+	s := benchStoreOpts(b, Options{Policy: queue.Policy{RetainCount: 1}})
+	preload(b, s, b.N+1)
+	var left atomic.Int64
+	left.Store(int64(b.N + 1))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				d, err := s.Claim(context.Background())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := s.Finish(context.Background(), d.ID, queue.Report{Status: queue.StatusDone}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	swept, err := s.Sweep(context.Background())
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if swept.Deliveries != b.N {
+		b.Fatalf("swept %d deliveries, want %d", swept.Deliveries, b.N)
+	}
+	report(b, s, b.N, cpu0)
 }

@@ -173,3 +173,49 @@ func TestRetentionCountOverSeveralTransactions(t *testing.T) {
 		t.Errorf("second sweep = %+v, %v; want nothing", swept, err)
 	}
 }
+
+// The janitor's sweep rests after each transaction but the last, for a
+// multiple of the time it took; a rest that says stop (the store closing)
+// ends the sweep with what it deleted so far.
+func TestSweepRests(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{Policy: queue.Policy{RetainFor: -1, RetainCount: 1}})
+	s.sweepChunk = 2
+	for range 7 {
+		id := mustEnqueue(t, s, delivery("push"))
+		mustClaim(t, s)
+		if err := s.Finish(ctx(t), id, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rests []time.Duration
+	swept, err := s.sweep(ctx(t), func(took time.Duration) bool {
+		rests = append(rests, took)
+		return len(rests) < 2
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 to delete, 2 a transaction: stopped after the second rest.
+	if swept.Deliveries != 4 || len(rests) != 2 || rests[0] <= 0 || rests[1] <= 0 {
+		t.Errorf("swept %d, rests %v; want 4 deleted and two rests", swept.Deliveries, rests)
+	}
+	rests = nil
+	swept, err = s.sweep(ctx(t), func(took time.Duration) bool { rests = append(rests, took); return true })
+	if err != nil || swept.Deliveries != 2 || len(rests) != 0 {
+		t.Errorf("rest of the sweep: %+v, %v, rests %v (none after the last transaction)", swept, err, rests)
+	}
+
+	start := time.Now()
+	if !s.restAfterSweep(time.Millisecond) {
+		t.Error("rest on an open store said stop")
+	}
+	if d := time.Since(start); d < sweepPace*time.Millisecond {
+		t.Errorf("rested %v, want at least %v", d, sweepPace*time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.restAfterSweep(time.Hour) {
+		t.Error("rest on a closed store went on")
+	}
+}
