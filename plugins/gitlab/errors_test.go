@@ -168,6 +168,7 @@ func TestRetryAfterHTTPDateFromServer(t *testing.T) {
 func TestNotesRateLimit(t *testing.T) {
 	f := newFake(t, func(got) answer { return answer{201, `{"id": 1}`, nil} })
 	s := f.scope(t, mrNoteEnv(), func(i *Instance) { i.NotesPerMinute = 2 })
+	first := time.Now() // the slots the notes take date from here on
 	for i := range 2 {
 		if _, err := s.Comment(t.Context(), "x"); err != nil {
 			t.Fatalf("note %d: %v", i+1, err)
@@ -178,19 +179,24 @@ func TestNotesRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	// The deadline is well before the slot (about 30 s away), and far
+	// enough that failing at once and waiting for it differ on a loaded
+	// machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := s.Comment(ctx, "third")
-	if d := time.Since(start); d > 150*time.Millisecond {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("third note took %s; it should fail at once when the slot is after the deadline", d)
 	}
 	re, ok := plugins.IsRetry(err)
 	if !ok {
 		t.Fatalf("err = %v, want retryable", err)
 	}
-	if re.After < 29*time.Second || re.After > 30*time.Second {
-		t.Errorf("After = %s, want about 30s", re.After)
+	// The slot is 30 s after the first note: what is left of it, less the
+	// time the calls so far took.
+	if low := 29*time.Second - time.Since(first); re.After < low || re.After > 30*time.Second {
+		t.Errorf("After = %s, want about 30s (at least %s)", re.After, low)
 	}
 	if !strings.Contains(err.Error(), "client-side rate limit") {
 		t.Errorf("err = %v", err)
@@ -209,7 +215,7 @@ func TestNotesRateLimit(t *testing.T) {
 	select {
 	case err := <-done:
 		t.Fatalf("fourth note returned %v before its slot", err)
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(500 * time.Millisecond):
 	}
 	cancel2()
 	select {
@@ -217,7 +223,7 @@ func TestNotesRateLimit(t *testing.T) {
 		if _, ok := plugins.IsRetry(err); !ok || !errors.Is(ctx2.Err(), context.Canceled) {
 			t.Fatalf("err = %v, want retryable after cancel", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("cancel did not stop the wait")
 	}
 	if n := len(f.requests()); n != 3 {
@@ -228,13 +234,15 @@ func TestNotesRateLimit(t *testing.T) {
 func TestOverallRateLimit(t *testing.T) {
 	f := newFake(t, func(got) answer { return answer{201, `{"id": 1}`, nil} })
 	s := f.scope(t, mrNoteEnv(), func(i *Instance) { i.RatePerMinute = 1 })
+	first := time.Now() // the React's slot dates from here on
 	if err := s.React(t.Context(), "eyes"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	_, err := s.AccessLevel(ctx, 3)
-	if re, ok := plugins.IsRetry(err); !ok || re.After < 59*time.Second {
+	// The next slot is a minute after the React, less the time it took.
+	if re, ok := plugins.IsRetry(err); !ok || re.After < 59*time.Second-time.Since(first) {
 		t.Fatalf("err = %v, want retry after about a minute", err)
 	}
 }
