@@ -293,7 +293,7 @@ func TestAdminReplay(t *testing.T) {
 	waitReplayed := func(before queue.Delivery) queue.Delivery {
 		t.Helper()
 		var d queue.Delivery
-		waitFor(t, 30*time.Second, func() bool {
+		waitFor(t, 10*time.Second, func() bool {
 			d = queue.Delivery{}
 			g.admin(t, "GET", "/deliveries/"+before.ID, "admin-tok", &d)
 			return d.Status.Final() && d.Finished > before.Finished
@@ -327,7 +327,7 @@ func TestAdminReplay(t *testing.T) {
 
 	// Not final yet (waiting an hour for its retry): 409.
 	waiting := g.postEvent(t, "Note Hook", withNote(t, "/later"))
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		var d queue.Delivery
 		g.admin(t, "GET", "/deliveries/"+waiting, "admin-tok", &d)
 		return d.Finished == 1
@@ -420,7 +420,7 @@ func TestAdminOnItsOwnListener(t *testing.T) {
 	g := startGateway(t, strings.Replace(adminConfig, "[admin]\n", fmt.Sprintf("[admin]\nlisten = %q\n", addr), 1), adminRules)
 	adminURL := "http://" + addr
 	id := g.postEvent(t, "Note Hook", withNote(t, "hi"))
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		code, body := call(t, "GET", adminURL+"/api/v1/deliveries/"+id, "Bearer admin-tok")
 		return code == 200 && strings.Contains(string(body), `"status":"done"`)
 	})

@@ -202,7 +202,7 @@ func (c *chaos) tryStart() error {
 	}
 	p.exited = make(chan error, 1)
 	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(p.cmd, p.exited)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(p.url + "/healthz")
 		if err == nil {
@@ -216,7 +216,7 @@ func (c *chaos) tryStart() error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return errors.New("hookgate did not start within 30s")
+			return errors.New("hookgate did not start within 15s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

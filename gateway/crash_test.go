@@ -65,7 +65,7 @@ func (p *process) start() {
 	// exited process ignores the signal).
 	c := p.cmd
 	p.t.Cleanup(func() { _ = c.Process.Signal(syscall.SIGKILL) })
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(p.url + "/healthz")
 		if err == nil {
@@ -321,7 +321,7 @@ end
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of SIGTERM")
 	}
 }

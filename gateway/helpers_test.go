@@ -126,7 +126,7 @@ func startGateway(t *testing.T, cfgTOML string, files map[string]string) *testGa
 		}
 	}
 	t.Cleanup(tg.stop)
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 5*time.Second, func() bool {
 		resp, err := http.Get(tg.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()

@@ -273,7 +273,7 @@ func TestMetricsFollowRulesPluginsAndTheQueue(t *testing.T) {
 	before = after
 	post("/later")
 	var waiting metrics
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		waiting = scrapeMetrics(t, g.URL)
 		// The retry is counted when the run ends, its outcome a moment
 		// later when the queue commits it: wait for both.
@@ -364,7 +364,7 @@ func TestMetricsCountQuarantine(t *testing.T) {
 	// The store counts a quarantine once it is durable, which readers of
 	// the store can see a moment before the hook runs: wait for the count.
 	var m metrics
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 5*time.Second, func() bool {
 		m = scrapeMetrics(t, g.URL)
 		return m.get("hookgate_dead_letters_total", "reason", "quarantined") >= 1
 	})

@@ -12,7 +12,7 @@ import (
 func (g *testGateway) waitFinal(t *testing.T, id string) queue.Delivery {
 	t.Helper()
 	var d queue.Delivery
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		d = queue.Delivery{}
 		g.admin(t, "GET", "/deliveries/"+id, "admin-tok", &d)
 		return d.Status.Final()

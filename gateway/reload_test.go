@@ -78,7 +78,7 @@ func (v rulesView) names() string {
 func (g *testGateway) waitRules(t *testing.T, what string, cond func(rulesView) bool) rulesView {
 	t.Helper()
 	var v rulesView
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		v = g.rules(t)
 		if cond(v) {

@@ -218,7 +218,7 @@ level = "debug"
 		t.Helper()
 		return do(method, "/api/v1"+path, nil, map[string]string{"Authorization": "Bearer " + secretAdmin})
 	}
-	waitFor(t, 30*time.Second, func() bool { code, _ := do("GET", "/healthz", nil, nil); return code == 200 })
+	waitFor(t, 5*time.Second, func() bool { code, _ := do("GET", "/healthz", nil, nil); return code == 200 })
 
 	note := func(text string) []byte { return noteEvent(t, text, 1, "root") }
 	signedBody := withProject(t, "signed/repo")
@@ -250,7 +250,7 @@ level = "debug"
 		}
 	}
 	// Wait for everything to be final, then replay the failures.
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		_, q := admin("GET", "/deliveries?status=queued")
 		_, r := admin("GET", "/deliveries?status=running")
 		return bytes.Contains(q, []byte(`"deliveries":[]`)) && bytes.Contains(r, []byte(`"deliveries":[]`))
@@ -280,7 +280,7 @@ level = "debug"
 			t.Errorf("admin with %q: %d, want 401", bad, code)
 		}
 	}
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, 10*time.Second, func() bool {
 		_, q := admin("GET", "/deliveries?status=queued")
 		return bytes.Contains(q, []byte(`"deliveries":[]`))
 	})

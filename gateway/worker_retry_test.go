@@ -76,7 +76,7 @@ func TestWorkersRetryAFailingStore(t *testing.T) {
 		}
 	case err := <-done:
 		t.Fatalf("workers stopped on a failing store: %v", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("the delivery was never processed and recorded")
 	}
 	cancel()
