@@ -7,16 +7,17 @@ import (
 	"time"
 )
 
+// escapeCase is a script, the status its run must end with (StatusOK,
+// StatusError or StatusRetry: timed out) and a substring of its error
+// (for StatusOK, the JSON result).
+type escapeCase struct{ src, status, err string }
+
 // escapeCases extend TestSandbox with scripts that try to reach past the
 // caps through metatables, format verbs, patterns, deep nesting, huge
 // tables and error handling. Each must end its run (with the given status
 // and an error containing err), within a bounded time, without taking the
 // process down, and leave the set serving.
-var escapeCases = map[string]struct {
-	src    string
-	status string // StatusOK, StatusError or StatusRetry (timed out)
-	err    string // substring of the error; for StatusOK, the JSON result
-}{
+var escapeCases = map[string]escapeCase{
 	// Metatables on strings: unreachable, so nothing to change or persist.
 	"string_meta_index":   {`getmetatable("").__index = { rep = function() return "pwned" end }`, StatusError, "attempt to index a non-table object(boolean)"},
 	"string_meta_rawget":  {`return rawget(getmetatable(""), "__index")`, StatusError, "bad argument #1 to rawget"},
@@ -81,11 +82,7 @@ var escapeCases = map[string]struct {
 // heavyEscapeCases build something big first (a million-deep table, a
 // million-entry array): they get a longer timeout than the runaway scripts
 // above, so that they reach the call under test.
-var heavyEscapeCases = map[string]struct {
-	src    string
-	status string
-	err    string
-}{
+var heavyEscapeCases = map[string]escapeCase{
 	"concat_many":         {`local t = {} for i = 1, 2e5 do t[i] = "0123456789" end return table.concat(t)`, StatusError, "table.concat: result too large"},
 	"json_encode_deep":    {`local t = {} local c = t for i = 1, 1e6 do c.a = {} c = c.a end return json.encode(t)`, StatusError, "nesting deeper than 128"},
 	"return_deep":         {`local t = {} local c = t for i = 1, 1e5 do c.a = {} c = c.a end return t`, StatusError, "nesting deeper than 128"},
@@ -107,16 +104,20 @@ func TestSandboxEscapes(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) { runEscapes(t, bounded, 10*time.Second) })
 	// The race detector slows the building several times over (return_deep
 	// takes about 4 s of the 10 under -race on an idle 2-core machine).
-	heavy := 10 * time.Second
+	t.Run("heavy", func(t *testing.T) { runEscapes(t, heavyEscapeCases, raceBound(10*time.Second, 40*time.Second)) })
+}
+
+// raceBound is normal, or race when the race detector is on.
+func raceBound(normal, race time.Duration) time.Duration {
 	if raceEnabled {
-		heavy = 40 * time.Second
+		return race
 	}
-	t.Run("heavy", func(t *testing.T) { runEscapes(t, heavyEscapeCases, heavy) })
+	return normal
 }
 
 // splitEscapes separates the cases expected to time out from the others.
-func splitEscapes(cases map[string]struct{ src, status, err string }) (timeout, other map[string]struct{ src, status, err string }) {
-	timeout, other = map[string]struct{ src, status, err string }{}, map[string]struct{ src, status, err string }{}
+func splitEscapes(cases map[string]escapeCase) (timeout, other map[string]escapeCase) {
+	timeout, other = map[string]escapeCase{}, map[string]escapeCase{}
 	for name, c := range cases {
 		if c.status == StatusRetry {
 			timeout[name] = c
@@ -127,7 +128,7 @@ func splitEscapes(cases map[string]struct{ src, status, err string }) (timeout, 
 	return timeout, other
 }
 
-func runEscapes(t *testing.T, cases map[string]struct{ src, status, err string }, timeout time.Duration) {
+func runEscapes(t *testing.T, cases map[string]escapeCase, timeout time.Duration) {
 	files := map[string]string{"healthy": `function handle() return ("ab"):rep(2) .. string.format("%d", 1) end`}
 	for name, c := range cases {
 		if raceEnabled && name == "json_encode_deep" {
@@ -200,11 +201,7 @@ func TestDeepConstructorInSource(t *testing.T) {
 		// 100,000 deep takes about 1.3 s to refuse, 4 s under -race on an
 		// idle 2-core machine: the bound catches a parse gone quadratic
 		// or hanging, not a slow machine.
-		bound := 10 * time.Second
-		if raceEnabled {
-			bound = 40 * time.Second
-		}
-		if took := time.Since(start); took > bound {
+		if took := time.Since(start); took > raceBound(10*time.Second, 40*time.Second) {
 			t.Errorf("depth %d: load took %v", depth, took)
 		}
 	}

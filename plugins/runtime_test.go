@@ -228,10 +228,7 @@ func TestSandbox(t *testing.T) {
 	// -race on an idle 2-core machine): the bound catches one that works
 	// its way to the cap first, with room for a loaded machine. The
 	// timeout is past the bound, so such a case still ends.
-	quick := 2 * time.Second
-	if raceEnabled {
-		quick = 4 * time.Second
-	}
+	quick := raceBound(2*time.Second, 4*time.Second)
 	s := mustLoad(t, files, Options{Timeout: 4 * quick})
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

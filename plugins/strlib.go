@@ -44,9 +44,7 @@ func strByte(orig lua.LGFunction, maxResults int) lua.LGFunction {
 			j += n + 1
 		}
 		i, j = max(i, 1), min(j, n)
-		if j-i+1 > maxResults {
-			L.RaiseError("string.byte: %d results overflow the stack (at most %d)", j-i+1, maxResults)
-		}
+		refuseResults(L, "string.byte", i, j, maxResults)
 		return orig(L)
 	}
 }
@@ -56,12 +54,16 @@ func strByte(orig lua.LGFunction, maxResults int) lua.LGFunction {
 func baseUnpack(orig lua.LGFunction, maxResults int) lua.LGFunction {
 	return func(L *lua.LState) int {
 		t := L.CheckTable(1)
-		i := L.OptInt(2, 1)
-		j := L.OptInt(3, t.Len())
-		if n := int64(j) - int64(i) + 1; n > int64(maxResults) {
-			L.RaiseError("unpack: %d results overflow the stack (at most %d)", n, maxResults)
-		}
+		refuseResults(L, "unpack", L.OptInt(2, 1), L.OptInt(3, t.Len()), maxResults)
 		return orig(L)
+	}
+}
+
+// refuseResults raises fn's error when the results i..j would be more
+// than maxResults (the stack's size).
+func refuseResults(L *lua.LState, fn string, i, j, maxResults int) {
+	if n := int64(j) - int64(i) + 1; n > int64(maxResults) {
+		L.RaiseError("%s: %d results overflow the stack (at most %d)", fn, n, maxResults)
 	}
 }
 
