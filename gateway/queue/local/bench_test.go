@@ -169,47 +169,21 @@ func BenchmarkClaimFinish(b *testing.B) {
 func BenchmarkClaimFinishParallel(b *testing.B) {
 	s := benchStore(b)
 	preload(b, s, b.N)
-	var mu sync.Mutex
-	left := b.N
-	take := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		left--
-		return left >= 0
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for take() {
-				d, err := s.Claim(context.Background())
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if err := s.Finish(context.Background(), d.ID, queue.Report{Status: queue.StatusDone}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	claimFinish(b, s, b.N, 16)
 	b.StopTimer()
 	report(b, s, b.N)
 }
 
-// BenchmarkSweep: the janitor deleting final deliveries beyond
-// RetainCount, in its bounded transactions, one delivery per op (their
-// dedupe keys stay: the window has not passed).
-func BenchmarkSweep(b *testing.B) {
-	s := benchStoreOpts(b, Options{Policy: queue.Policy{RetainCount: 1}})
-	preload(b, s, b.N+1)
+// claimFinish claims and finishes (done) n deliveries with workers
+// goroutines.
+func claimFinish(b *testing.B, s *Store, n, workers int) {
+	b.Helper()
 	var left atomic.Int64
-	left.Store(int64(b.N + 1))
+	left.Store(int64(n))
 	var wg sync.WaitGroup
-	for range 16 {
+	for range workers {
 		wg.Go(func() {
 			for left.Add(-1) >= 0 {
 				d, err := s.Claim(context.Background())
@@ -225,6 +199,15 @@ func BenchmarkSweep(b *testing.B) {
 		})
 	}
 	wg.Wait()
+}
+
+// BenchmarkSweep: the janitor deleting final deliveries beyond
+// RetainCount, in its bounded transactions, one delivery per op (their
+// dedupe keys stay: the window has not passed).
+func BenchmarkSweep(b *testing.B) {
+	s := benchStoreOpts(b, Options{Policy: queue.Policy{RetainCount: 1}})
+	preload(b, s, b.N+1)
+	claimFinish(b, s, b.N+1, 16)
 	b.ReportAllocs()
 	cpu0 := processCPU()
 	b.ResetTimer()
