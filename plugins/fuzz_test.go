@@ -74,6 +74,13 @@ func FuzzJSONDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ToGo: %v", err)
 		}
+		if keysCollide(got) {
+			// Two keys differing only in invalid UTF-8 ("\x8c0", "\x900"):
+			// json.decode keeps both (Lua strings are bytes), encoding/json
+			// makes both U+FFFD and keeps the last, and json.encode writes
+			// both as U+FFFD. Neither comparison below has one answer.
+			return
+		}
 		if g, w := normalize(luaBytes(got)), normalize(luaShape(want)); !reflect.DeepEqual(g, w) {
 			t.Fatalf("decoded differently\n got %#v\nwant %#v", g, w)
 		}
@@ -130,6 +137,29 @@ func luaShape(v any) any {
 
 // luaBytes replaces each invalid UTF-8 byte of every string in v by
 // U+FFFD, as encoding/json does (json.decode keeps a string's bytes).
+// keysCollide reports whether some object of v has two keys that are
+// the same once their invalid UTF-8 is replaced by U+FFFD.
+func keysCollide(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		seen := make(map[string]bool, len(v))
+		for k, x := range v {
+			r := string([]rune(k))
+			if seen[r] || keysCollide(x) {
+				return true
+			}
+			seen[r] = true
+		}
+	case []any:
+		for _, x := range v {
+			if keysCollide(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func luaBytes(v any) any {
 	switch v := v.(type) {
 	case string:

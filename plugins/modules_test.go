@@ -82,6 +82,14 @@ end`,
 		"cycle":   `function handle() local t = {} t.t = t return json.encode(t) end`,
 		"big":     `function handle() return json.decode(string.rep(" ", 2e6)) end`,
 		"event":   `function handle(e) return json.decode(json.encode(e)).payload.object_attributes.id end`,
+		// Keys that differ only in invalid UTF-8 stay two keys: Lua strings
+		// are bytes (encoding/json would make both U+FFFD and keep one).
+		"bytekeys": `function handle()
+  local v = json.decode('{"\1400":0,"\1440":""}')
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return { n = n, a = v["\1400"], b = v["\1440"] }
+end`,
 	}, Options{})
 	env := noteEnvelope(t)
 	cases := map[string]struct{ value, err string }{
@@ -90,6 +98,7 @@ end`,
 		"cycle":     {"", "json.encode: cannot encode a table that contains itself"},
 		"big":       {"", "string.rep: result too large"},
 		"event":     {"1244", ""},
+		"bytekeys":  {`{"a":0,"b":"","n":2}`, ""},
 	}
 	for name, c := range cases {
 		r := s.Run(context.Background(), name, env, nil)
