@@ -74,14 +74,15 @@ func FuzzJSONDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ToGo: %v", err)
 		}
-		if keysCollide(got) {
+		gotUTF8, collided := luaBytes(got)
+		if collided {
 			// Two keys differing only in invalid UTF-8 ("\x8c0", "\x900"):
 			// json.decode keeps both (Lua strings are bytes), encoding/json
 			// makes both U+FFFD and keeps the last, and json.encode writes
 			// both as U+FFFD. Neither comparison below has one answer.
 			return
 		}
-		if g, w := normalize(luaBytes(got)), normalize(luaShape(want)); !reflect.DeepEqual(g, w) {
+		if g, w := normalize(gotUTF8), normalize(luaShape(want)); !reflect.DeepEqual(g, w) {
 			t.Fatalf("decoded differently\n got %#v\nwant %#v", g, w)
 		}
 		out, err := encodeJSON(lv, st.null, 0, nil)
@@ -94,7 +95,7 @@ func FuzzJSONDecode(f *testing.F) {
 		}
 		back, _ := ToGo(again)
 		// json.encode writes invalid UTF-8 as U+FFFD.
-		if !reflect.DeepEqual(normalize(back), normalize(luaBytes(got))) {
+		if !reflect.DeepEqual(normalize(back), normalize(gotUTF8)) {
 			t.Fatalf("round trip changed the value\n got %#v\nwant %#v", normalize(back), normalize(got))
 		}
 	})
@@ -137,47 +138,29 @@ func luaShape(v any) any {
 
 // luaBytes replaces each invalid UTF-8 byte of every string in v by
 // U+FFFD, as encoding/json does (json.decode keeps a string's bytes).
-// keysCollide reports whether some object of v has two keys that are
-// the same once their invalid UTF-8 is replaced by U+FFFD.
-func keysCollide(v any) bool {
-	switch v := v.(type) {
-	case map[string]any:
-		seen := make(map[string]bool, len(v))
-		for k, x := range v {
-			r := string([]rune(k))
-			if seen[r] || keysCollide(x) {
-				return true
-			}
-			seen[r] = true
-		}
-	case []any:
-		for _, x := range v {
-			if keysCollide(x) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func luaBytes(v any) any {
+// collided reports an object with two keys that the replacement makes one.
+func luaBytes(v any) (out any, collided bool) {
 	switch v := v.(type) {
 	case string:
-		return string([]rune(v))
+		return string([]rune(v)), false
 	case map[string]any:
-		out := make(map[string]any, len(v))
+		m := make(map[string]any, len(v))
 		for k, x := range v {
-			out[string([]rune(k))] = luaBytes(x)
+			r := string([]rune(k))
+			_, dup := m[r]
+			y, c := luaBytes(x)
+			m[r], collided = y, collided || dup || c
 		}
-		return out
+		return m, collided
 	case []any:
-		out := make([]any, len(v))
+		a := make([]any, len(v))
 		for i, x := range v {
-			out[i] = luaBytes(x)
+			y, c := luaBytes(x)
+			a[i], collided = y, collided || c
 		}
-		return out
+		return a, collided
 	}
-	return v
+	return v, false
 }
 
 // fuzzStateOnce is one sandboxed state per fuzz process, reused across
