@@ -2,8 +2,10 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -12,33 +14,19 @@ import (
 
 // Backlog counts the queued and running deliveries and finds when the
 // oldest of them was received. The counts are kept by the writer (see
-// Store.queued), so a call costs two index seeks and one record read
-// whatever the backlog: cheap enough for every metrics scrape. "Oldest"
-// is the one with the smallest id; generated ids are UUIDv7, which sort
-// by time.
+// Store.queued) and the logged queue, so a call costs two index seeks and
+// two record reads whatever the backlog: cheap enough for every metrics
+// scrape. "Oldest" in bbolt is the one with the smallest id (generated
+// ids are UUIDv7, which sort by time); in the ingest log, the first.
 //
-// Deliveries still only in the ingest log count as queued: those listed
-// before the read transaction began and not in it (none counts twice).
-// The counts are taken together with the read transaction, between two
-// commits, so they agree with it.
+// Deliveries still only in the ingest log count as queued. The counts
+// are taken together with the read transaction, between two commits, so
+// they agree with it: none counts twice, none is missed.
 func (s *Store) Backlog(ctx context.Context) (queue.Backlog, error) {
 	var b queue.Backlog
-	logged := s.loggedDeliveries()
+	var loggedOldest time.Time
 	err := s.view(func(tx *bolt.Tx) error {
 		var oldest string
-		var oldestLogged *record
-		for _, r := range logged {
-			if tx.Bucket(bucketDeliveries).Get([]byte(r.ID)) != nil {
-				continue // moved since it was listed: counted below
-			}
-			b.Queued++
-			if oldestLogged == nil || r.ID < oldestLogged.ID {
-				oldestLogged = r
-			}
-		}
-		if oldestLogged != nil {
-			oldest, b.Oldest = oldestLogged.ID, oldestLogged.ReceivedAt
-		}
 		for _, st := range []queue.Status{queue.StatusQueued, queue.StatusRunning} {
 			prefix := statusPrefix(st)
 			if k, _ := tx.Bucket(bucketStatus).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
@@ -47,7 +35,8 @@ func (s *Store) Backlog(ctx context.Context) (queue.Backlog, error) {
 				}
 			}
 		}
-		if oldest == "" || (oldestLogged != nil && oldest == oldestLogged.ID) {
+		b.Oldest = loggedOldest
+		if oldest == "" {
 			return nil
 		}
 		v := tx.Bucket(bucketDeliveries).Get([]byte(oldest))
@@ -58,11 +47,15 @@ func (s *Store) Backlog(ctx context.Context) (queue.Backlog, error) {
 		if err != nil {
 			return fmt.Errorf("delivery %s: %w", oldest, err)
 		}
-		b.Oldest = r.ReceivedAt
+		if b.Oldest.IsZero() || r.ReceivedAt.Before(b.Oldest) {
+			b.Oldest = r.ReceivedAt
+		}
 		return nil
 	}, func() {
-		b.Queued += int(max(s.queued.Load(), 0))
+		n, first := s.loggedHead()
+		b.Queued = int(max(s.queued.Load(), 0)) + n
 		b.Running = int(max(s.running.Load(), 0))
+		loggedOldest = first
 	})
 	if err != nil {
 		return queue.Backlog{}, fmt.Errorf("local: backlog: %w", err)
@@ -82,9 +75,13 @@ type Snapshot struct {
 // Snapshot opens a Snapshot. The store cannot finish closing while a
 // snapshot is open.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	// Deliveries acknowledged so far belong in the snapshot: wait for the
-	// ingest log's mover (the log itself is not part of the snapshot).
+	// Deliveries acknowledged so far belong in the snapshot: the mover
+	// stores those still only in the ingest log (which is not part of
+	// the snapshot).
 	if err := s.settle(context.Background()); err != nil {
+		if errors.Is(err, queue.ErrClosed) {
+			return nil, queue.ErrClosed
+		}
 		return nil, fmt.Errorf("local: snapshot: %w", err)
 	}
 	s.mu.RLock()

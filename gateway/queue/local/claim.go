@@ -99,11 +99,48 @@ func (o *claimOp) apply(w *wtx) error {
 	ready := w.bucket(bucketReady)
 	now := nanos(w.now)
 	for {
+		// The first delivery still only in the ingest log competes with
+		// the first of the ready index: the one ready first wins.
+		e, logged := w.nextLogged()
+		if logged && uint64(e.ready) > now {
+			// Delayed (NotBefore): into the ready index, out of the way
+			// of the logged deliveries behind it.
+			o.wrote = true
+			d, err := w.takeLogged(e)
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				if err := w.storeLogged(d); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		k, _ := ready.Cursor().First()
+		var at uint64
+		var id string
+		if k != nil {
+			at, id = splitTimeKey(k)
+		}
+		if logged && (k == nil || uint64(e.ready) <= at) {
+			o.wrote = true
+			d, err := w.takeLogged(e)
+			if err != nil {
+				return err
+			}
+			if d == nil {
+				continue
+			}
+			if w.bucket(bucketDeliveries).Get([]byte(d.r.ID)) != nil { // never expected: Enqueue refuses duplicate ids
+				w.s.log.Error("logged delivery already stored; keeping the stored one", "id", d.r.ID)
+				continue
+			}
+			return o.claimLogged(w, d)
+		}
 		if k == nil {
 			return nil
 		}
-		at, id := splitTimeKey(k)
 		if at > now {
 			o.next = time.Unix(0, int64(at))
 			return nil
@@ -148,6 +185,23 @@ func (o *claimOp) apply(w *wtx) error {
 		o.env = bytes.Clone(w.bucket(bucketEnvelopes).Get([]byte(id)))
 		return nil
 	}
+}
+
+// claimLogged claims a delivery taken from the ingest log: it is stored
+// in bbolt once, already running (the move and the claim in one write).
+func (o *claimOp) claimLogged(w *wtx, d *enqueueOp) error {
+	r := d.r
+	r.Status, r.Attempts, r.UpdatedAt = queue.StatusRunning, 1, w.now
+	rec, err := encodeRecord(r)
+	if err != nil {
+		return err
+	}
+	d.rec = rec
+	if err := d.store(w); err != nil {
+		return err
+	}
+	o.got, o.env = r, d.env
+	return nil
 }
 
 // claimed is the full delivery claimed by o.

@@ -111,6 +111,8 @@ type enqueueOp struct {
 	// look again.
 	lookedUp, expired bool
 	expiredAt         uint64
+	// logged is where the log writer put its record.
+	logged logged
 
 	receipt queue.Receipt
 }

@@ -25,9 +25,6 @@ func (s *Store) Finish(ctx context.Context, id string, r queue.Report) error {
 	if err != nil {
 		return fmt.Errorf("local: finish %s: %w", id, err)
 	}
-	if err := s.settleID(ctx, id); err != nil { // a delivery only logged is queued
-		return fmt.Errorf("local: finish %s: %w", id, err)
-	}
 	o := &finishOp{id: id, report: r, outcomes: outcomes}
 	if err := s.do(ctx, o); err != nil {
 		return fmt.Errorf("local: finish %s: %w", id, err)
@@ -48,7 +45,7 @@ func (o *finishOp) apply(w *wtx) error {
 		return err
 	}
 	if r == nil {
-		return refuse(queue.ErrNotFound)
+		return refuse(w.notStored(o.id, queue.ErrNotRunning))
 	}
 	if r.Status != queue.StatusRunning {
 		return refuse(fmt.Errorf("%w (it is %s)", queue.ErrNotRunning, r.Status))
@@ -76,9 +73,6 @@ func (o *finishOp) apply(w *wtx) error {
 // Errors: queue.ErrNotFound for an unknown id, queue.ErrNotFinal when the
 // delivery is queued or running.
 func (s *Store) Requeue(ctx context.Context, id, rule string) error {
-	if err := s.settleID(ctx, id); err != nil { // a delivery only logged is queued
-		return fmt.Errorf("local: requeue %s: %w", id, err)
-	}
 	if err := s.do(ctx, &requeueOp{id: id, rule: rule}); err != nil {
 		return fmt.Errorf("local: requeue %s: %w", id, err)
 	}
@@ -96,7 +90,7 @@ func (o *requeueOp) apply(w *wtx) error {
 		return err
 	}
 	if r == nil {
-		return refuse(queue.ErrNotFound)
+		return refuse(w.notStored(o.id, queue.ErrNotFinal))
 	}
 	if !r.Status.Final() {
 		return refuse(fmt.Errorf("%w (it is %s)", queue.ErrNotFinal, r.Status))
@@ -114,4 +108,17 @@ func (o *requeueOp) apply(w *wtx) error {
 		r.NotBefore = time.Time{}
 		r.UpdatedAt = w.now
 	})
+}
+
+// notStored is the answer about delivery id when bbolt does not hold it:
+// queue.ErrNotFound, or wrong (queued) when it is logged only. Only the
+// writer goroutine takes logged deliveries, so the answer holds until
+// this transaction commits.
+func (w *wtx) notStored(id string, wrong error) error {
+	if w.s.in != nil {
+		if _, ok := w.s.findLogged(id); ok {
+			return fmt.Errorf("%w (it is %s)", wrong, queue.StatusQueued)
+		}
+	}
+	return queue.ErrNotFound
 }

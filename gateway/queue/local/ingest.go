@@ -7,67 +7,85 @@ import (
 	"sync/atomic"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/hookgate/hookgate/gateway/queue"
 )
 
 // Limits of the ingest path.
 const (
-	walMaxBatch      = 4096                 // enqueues per log write
-	walMaxBatchBytes = 16 << 20             // bytes per log write (a single bigger delivery still goes alone)
-	walMaxInflight   = 64 << 20             // logged bytes not yet in bbolt before enqueues wait for the mover
-	moveMaxRecords   = 2048                 // records per move transaction
-	moveEvery        = 2 * time.Millisecond // least time between two moves, under load
+	walMaxBatch      = 4096     // enqueues per log write
+	walMaxBatchBytes = 16 << 20 // bytes per log write (a single bigger delivery still goes alone)
+	moveMaxRecords   = 1000     // records per move transaction
+	// Past either bound the mover stores logged deliveries in bbolt ahead
+	// of the workers; past a quarter more, enqueues wait for it. 1 GiB is
+	// about 500,000 deliveries of 4 KB (compressed to 2 KB): half a
+	// minute of a full-speed burst with no worker taking any. The queue
+	// of logged deliveries costs 50-70 bytes of memory each.
+	loggedMoveBytes = 1 << 30
+	loggedMoveCount = 500_000
 )
 
-// ingest is the state shared by the log writer, the mover and the readers:
-// which deliveries are logged but not yet in bbolt. Guarded by mu.
+// ingest is the state shared by the log writer, the writer goroutine
+// (which takes logged deliveries into bbolt), the mover and the readers.
+// Guarded by mu.
 type ingest struct {
-	mu       sync.Mutex
-	room     *sync.Cond             // signalled when inflight bytes shrink
-	keys     map[string]pendingKey  // idempotency key -> logged delivery
-	ids      map[string]*walBatch   // delivery id -> its batch
-	inflight map[*walBatch]struct{} // logged batches not yet in bbolt
-	bytes    int64                  // their size
-	gaveUp   bool                   // a move failed during Close: later ones must not land either
+	mu sync.Mutex
+	q  *loggedQueue // the deliveries logged and not in bbolt, in log order
+	// applied is the log position up to which records are in bbolt:
+	// segments of older generations are free.
+	applied walPos
+	// flushTo asks the mover to take every entry numbered below it.
+	flushTo uint64
+	// moveBytes and moveCount are the bounds past which the mover moves
+	// (loggedMoveBytes, loggedMoveCount; lowered by tests).
+	moveBytes int64
+	moveCount int
+	moving    *sync.Cond    // wakes the mover
+	room      *sync.Cond    // wakes the log writer waiting for the mover
+	popped    chan struct{} // closed and replaced whenever entries are taken
+	closing   bool          // Close began: the log writer stops waiting for room
+	stop      bool          // the mover is to return
+	err       error         // sticky log failure
+	moveErr   error         // the last move's failure, nil once one succeeds
 
 	reqs      chan *enqueueOp // to the log writer
 	walDone   chan struct{}   // closed when the log writer returns
-	moves     chan *walBatch  // log writer -> mover
 	moverDone chan struct{}   // closed when the mover returns
-	err       error           // sticky log failure; set and read under mu
-	moveErr   error           // the last move's failure, nil once one succeeds; under mu
+	prepDone  chan struct{}   // closed when the segment preparer returns
 
-	// fault, when set (by tests), fails moves with its error.
+	// fault, when set (by tests), fails every taking of a logged delivery
+	// with its error.
 	fault atomic.Pointer[error]
 }
 
-// pendingKey is an idempotency key of a logged delivery.
-type pendingKey struct {
-	id string
-	at time.Time
-}
-
-// walBatch is one log write: the deliveries it logged, the log position
-// after it, and a channel closed once they are in bbolt.
-type walBatch struct {
-	ops     []*enqueueOp
-	pos     walPos
-	size    int64
-	applied chan struct{}
-}
-
-func newIngest() *ingest {
+func newIngest(applied walPos) *ingest {
 	in := &ingest{
-		keys:      map[string]pendingKey{},
-		ids:       map[string]*walBatch{},
-		inflight:  map[*walBatch]struct{}{},
+		q:         newLoggedQueue(),
+		applied:   applied,
+		moveBytes: loggedMoveBytes,
+		moveCount: loggedMoveCount,
+		popped:    make(chan struct{}),
 		reqs:      make(chan *enqueueOp, walMaxBatch),
 		walDone:   make(chan struct{}),
-		moves:     make(chan *walBatch, 64),
 		moverDone: make(chan struct{}),
+		prepDone:  make(chan struct{}),
 	}
+	in.moving = sync.NewCond(&in.mu)
 	in.room = sync.NewCond(&in.mu)
 	return in
+}
+
+// mustMove reports whether the mover has work: the backlog is past its
+// bounds, or a reader waits for entries. Under mu.
+func (in *ingest) mustMove() bool {
+	q := in.q
+	return q.n > 0 && (q.bytes > in.moveBytes || q.n > in.moveCount || in.flushTo > q.seq)
+}
+
+// full reports whether enqueues must wait for the mover. Under mu.
+func (in *ingest) full() bool {
+	return in.q.bytes > in.moveBytes+in.moveBytes/4 || in.q.n > in.moveCount+in.moveCount/4
 }
 
 // appendWAL hands o to the log writer and waits for its answer or ctx.
@@ -92,11 +110,10 @@ func (s *Store) appendWAL(ctx context.Context, o *enqueueOp) error {
 }
 
 // runWAL is the log writer: it takes every enqueue waiting, decides which
-// are new, appends those with one write and one fdatasync, answers all of
-// them, then hands the batch to the mover.
+// are new, appends those with one write and one fdatasync, queues them as
+// logged, wakes the claimers and answers every enqueue.
 func (s *Store) runWAL() {
 	defer close(s.in.walDone)
-	defer close(s.in.moves)
 	batch := make([]*enqueueOp, 0, walMaxBatch)
 	for first := range s.in.reqs {
 		batch = append(batch[:0], first)
@@ -123,65 +140,78 @@ func (s *Store) runWAL() {
 func (s *Store) logBatch(batch []*enqueueOp) {
 	in := s.in
 	in.mu.Lock()
-	for in.bytes > walMaxInflight && in.err == nil {
+	for in.err == nil && !in.closing && in.full() {
 		in.room.Wait() // the mover is behind: wait for room
 	}
-	err := in.err
+	err, applied := in.err, in.applied.gen
 	in.mu.Unlock()
 	if err != nil {
 		replyAll(batch, err)
 		return
 	}
-	b := &walBatch{applied: make(chan struct{})}
-	answers, err := s.decide(batch, b)
+	fresh, answers, err := s.decide(batch)
 	if err != nil {
 		replyAll(batch, err)
 		return
 	}
-	if len(b.ops) == 0 { // duplicates and refusals only: nothing to write
-		for i, o := range batch {
-			o.reply(answers[i])
+	if len(fresh) > 0 {
+		if err := s.logFresh(fresh, applied); err != nil {
+			s.log.Error("ingest log write failed; refusing deliveries until restart", "err", err)
+			in.mu.Lock()
+			in.err = err
+			in.mu.Unlock()
+			replyAll(batch, err)
+			return
 		}
-		return
+		s.notify() // claimers take logged deliveries
+		s.commits.Add(1)
+		s.committed.Add(uint64(len(fresh)))
 	}
-	turn := s.wal.end >= s.wal.rotateAt
-	if turn {
-		// The other file is reused: what it holds must all be in bbolt.
-		// It was left a whole turn ago, so this rarely waits.
-		other := s.wal.other()
-		in.mu.Lock()
-		for in.err == nil && holdsGen(in.inflight, b, other) {
-			in.room.Wait()
-		}
-		in.mu.Unlock()
-	}
-	if err := s.wal.append(b.ops, turn); err != nil {
-		s.log.Error("ingest log write failed; refusing deliveries until restart", "err", err)
-		in.mu.Lock()
-		in.err = err
-		in.mu.Unlock()
-		s.settled([]*walBatch{b}) // never logged: forget it
-		replyAll(batch, err)
-		return
-	}
-	b.pos = walPos{gen: s.wal.gen(), off: s.wal.end}
-	s.commits.Add(1)
-	s.committed.Add(uint64(len(batch)))
 	for i, o := range batch {
 		o.reply(answers[i])
 	}
-	in.moves <- b
 }
 
-// holdsGen reports whether a batch of generation gen, other than self
-// (not logged yet), is not in bbolt yet.
-func holdsGen(inflight map[*walBatch]struct{}, self *walBatch, gen uint64) bool {
-	for b := range inflight {
-		if b != self && b.pos.gen == gen {
-			return true
+// logFresh appends fresh to the log, turning to another segment first when the
+// current one is full, and queues them as logged.
+func (s *Store) logFresh(fresh []*enqueueOp, applied uint64) error {
+	w, in := s.wal, s.in
+	var to *walFile
+	var gen uint64
+	if w.end >= w.rotateAt {
+		gen = w.last + 1
+		var err error
+		if to, err = w.turnTo(applied, gen); err != nil {
+			return err
+		}
+		w.prune(applied)
+	}
+	if err := w.append(fresh, to, gen); err != nil {
+		return err
+	}
+	if !w.poked && w.end >= w.rotateAt/2 {
+		w.poked = true
+		select { // the preparer makes the next segment ready meanwhile
+		case w.prep <- struct{}{}:
+		default:
 		}
 	}
-	return false
+	dedupe := s.opts.DedupeWindow > 0
+	in.mu.Lock()
+	for _, o := range fresh {
+		e := o.logged
+		e.ready, e.idHash = readyAt(o.at, o.r.NotBefore), in.q.hash(o.r.ID)
+		key := o.r.Key
+		if !dedupe {
+			key = ""
+		}
+		in.q.push(e, key)
+	}
+	if in.mustMove() {
+		in.moving.Signal()
+	}
+	in.mu.Unlock()
+	return nil
 }
 
 func replyAll(batch []*enqueueOp, err error) {
@@ -191,67 +221,98 @@ func replyAll(batch []*enqueueOp, err error) {
 }
 
 // decide finds, in order, which enqueues of batch are new; it sets each
-// op's receipt, returns each op's refusal (nil when none), and registers
-// the new ones as logged in b. Deduplication is exact: a key is looked up
-// among the logged deliveries first, then in bbolt in a read transaction
-// begun afterwards; the mover drops a key from the logged set only after
-// the transaction storing it committed, so every key is seen in one place
-// or the other.
-func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
+// op's receipt, returns the new ones and each op's refusal (nil when
+// none). Deduplication is exact: a key is looked up among the logged
+// deliveries first, then in bbolt in a read transaction begun afterwards;
+// a logged delivery leaves the logged queue only after the transaction
+// storing it committed, so every key is seen in one place or the other.
+// Records of logged deliveries are read to confirm a hash; only the log
+// writer reuses segments, so they stay readable meanwhile.
+func (s *Store) decide(batch []*enqueueOp) ([]*enqueueOp, []error, error) {
 	in := s.in
 	window := s.opts.DedupeWindow
 	answers := make([]error, len(batch))
-	open := make([]bool, len(batch)) // still undecided after the logged set
+	var cands map[int][]loggedAt // op -> logged deliveries that may share its key or id
 	in.mu.Lock()
 	for i, o := range batch {
-		o.receipt = queue.Receipt{}
+		var c []loggedAt
 		if window > 0 && o.r.Key != "" {
-			if p, ok := in.keys[o.r.Key]; ok && o.at.Sub(p.at) < window {
-				o.receipt = queue.Receipt{ID: p.id, Duplicate: true}
-				continue
+			c = in.q.findKey(o.r.Key)
+		}
+		if !o.generated {
+			c = append(c, in.q.findID(o.r.ID)...)
+		}
+		if c != nil {
+			if cands == nil {
+				cands = map[int][]loggedAt{}
 			}
+			cands[i] = c
 		}
-		if _, ok := in.ids[o.r.ID]; ok {
-			answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
-			continue
-		}
-		open[i] = true
 	}
 	in.mu.Unlock()
 
-	tx, err := s.db.Begin(false)
-	if err != nil {
-		return nil, fmt.Errorf("local: begin read: %w", err)
+	var tx *bolt.Tx // begun when first needed, after the logged deliveries were searched
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	begin := func() (*bolt.Tx, error) {
+		if tx == nil {
+			var err error
+			if tx, err = s.db.Begin(false); err != nil {
+				return nil, fmt.Errorf("local: begin read: %w", err)
+			}
+		}
+		return tx, nil
 	}
-	defer func() { _ = tx.Rollback() }()
-	deliveries := tx.Bucket(bucketDeliveries)
+	var fresh []*enqueueOp
 	var keys map[string]pendingKey // new in this batch
 	var ids map[string]bool
+next:
 	for i, o := range batch {
-		if !open[i] {
-			continue
+		o.receipt = queue.Receipt{}
+		dedupe := window > 0 && o.r.Key != ""
+		for _, c := range cands[i] {
+			lo, err := s.wal.read(c.logged)
+			if err != nil {
+				answers[i] = err
+				continue next
+			}
+			switch {
+			case dedupe && lo.r.Key == o.r.Key && o.at.Sub(lo.at) < window:
+				o.receipt = queue.Receipt{ID: lo.r.ID, Duplicate: true}
+				continue next
+			case !o.generated && lo.r.ID == o.r.ID:
+				answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
+				continue next
+			}
 		}
-		if window > 0 && o.r.Key != "" {
+		if dedupe {
 			if p, ok := keys[o.r.Key]; ok && o.at.Sub(p.at) < window {
 				o.receipt = queue.Receipt{ID: p.id, Duplicate: true}
 				continue
 			}
-			o.lookedUp, o.expired = true, false
-			at, first, found, err := s.keys.lookup(tx, []byte(o.r.Key))
+			at, first, found, err := s.keys.lookupLazy(begin, []byte(o.r.Key))
 			if err != nil {
 				answers[i] = err
 				continue
 			}
-			if found {
-				if o.at.Sub(time.Unix(0, int64(at))) < window {
-					o.receipt = queue.Receipt{ID: first, Duplicate: true}
-					continue
-				}
-				o.expired, o.expiredAt = true, at // the mover replaces it
+			if found && o.at.Sub(time.Unix(0, int64(at))) < window {
+				o.receipt = queue.Receipt{ID: first, Duplicate: true}
+				continue
 			}
 		}
 		if !o.generated {
-			if ids[o.r.ID] || deliveries.Get([]byte(o.r.ID)) != nil {
+			if ids[o.r.ID] {
+				answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
+				continue
+			}
+			tx, err := begin()
+			if err != nil {
+				return nil, nil, err
+			}
+			if tx.Bucket(bucketDeliveries).Get([]byte(o.r.ID)) != nil {
 				answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
 				continue
 			}
@@ -260,171 +321,149 @@ func (s *Store) decide(batch []*enqueueOp, b *walBatch) ([]error, error) {
 			}
 			ids[o.r.ID] = true
 		}
-		if o.r.Key != "" && window > 0 {
+		if dedupe {
 			if keys == nil {
 				keys = map[string]pendingKey{}
 			}
 			keys[o.r.Key] = pendingKey{id: o.r.ID, at: o.at}
 		}
 		o.receipt = queue.Receipt{ID: o.r.ID}
-		b.ops = append(b.ops, o)
-		b.size += int64(len(o.rec) + len(o.env))
+		fresh = append(fresh, o)
 	}
-	if len(b.ops) == 0 {
-		return answers, nil
+	return fresh, answers, nil
+}
+
+// pendingKey is an idempotency key new in a batch being decided.
+type pendingKey struct {
+	id string
+	at time.Time
+}
+
+// nextLogged returns the first logged delivery this transaction has not
+// taken yet. Only the writer goroutine takes entries, so what it returns
+// stays first until taken.
+func (w *wtx) nextLogged() (logged, bool) {
+	in := w.s.in
+	if in == nil {
+		return logged{}, false
 	}
 	in.mu.Lock()
-	for _, o := range b.ops {
-		if window > 0 && o.r.Key != "" {
-			in.keys[o.r.Key] = pendingKey{id: o.r.ID, at: o.at}
-		}
-		in.ids[o.r.ID] = b
+	defer in.mu.Unlock()
+	if len(w.took) >= in.q.n {
+		return logged{}, false
 	}
-	in.inflight[b] = struct{}{}
-	in.bytes += b.size
-	in.mu.Unlock()
-	return answers, nil
+	return *in.q.at(len(w.took)), true
 }
 
-// runMover applies logged batches to bbolt, in log order, merging those
-// waiting into one transaction (through the writer, so they share its
-// commits with claims and finishes).
+// takeLogged reads e, the entry nextLogged returned, and counts it taken
+// by this transaction: once it commits, e leaves the logged queue and the
+// applied position passes it. A record that does not read back (damaged
+// on disk after it was acknowledged) is taken and dropped with an error
+// in the log, so the queue behind it is not stuck: d is then nil.
+func (w *wtx) takeLogged(e logged) (d *enqueueOp, err error) {
+	if f := w.s.in.fault.Load(); f != nil {
+		return nil, *f
+	}
+	d, err = w.s.wal.read(e)
+	key := ""
+	if err != nil {
+		w.s.log.Error("acknowledged delivery lost: its record in the ingest log does not read back", "err", err)
+		d = nil
+	} else if w.s.opts.DedupeWindow > 0 {
+		key = d.r.Key
+	}
+	w.took = append(w.took, key)
+	w.tookEnd = e.end()
+	return d, nil
+}
+
+// storeLogged stores a logged delivery taken by this transaction as it is
+// (queued), unless a delivery with its id is stored already (never
+// expected: Enqueue refuses duplicate ids).
+func (w *wtx) storeLogged(d *enqueueOp) error {
+	if w.bucket(bucketDeliveries).Get([]byte(d.r.ID)) != nil {
+		w.s.log.Error("logged delivery already stored; keeping the stored one", "id", d.r.ID)
+		return nil
+	}
+	return d.store(w)
+}
+
+// taken removes the entries a committed transaction took from the logged
+// queue and moves the applied position past them. The writer calls it
+// with commitMu held, so readers see a delivery counted either as logged
+// or in bbolt, never both.
+func (in *ingest) taken(keys []string, end walPos) {
+	in.mu.Lock()
+	in.q.pop(keys)
+	in.applied = end
+	close(in.popped)
+	in.popped = make(chan struct{})
+	in.room.Broadcast()
+	in.mu.Unlock()
+}
+
+// runMover moves logged deliveries into bbolt ahead of the workers while
+// the backlog is past its bounds or a reader waits for them, a
+// transaction of up to moveMaxRecords at a time (through the writer, so
+// they share its commits with claims and finishes).
 func (s *Store) runMover() {
 	defer close(s.in.moverDone)
-	var last time.Time // when the previous move committed
-	for b := range s.in.moves {
-		batches, n := []*walBatch{b}, len(b.ops)
-		// Under load, gather batches until moveEvery has passed since the
-		// previous move: each bbolt commit rewrites the pages of seven
-		// buckets, so bigger moves cost less per delivery. When idle,
-		// the first batch moves at once.
-		var wait <-chan time.Time
-		var timer *time.Timer
-		if d := moveEvery - time.Since(last); d > 0 {
-			timer = time.NewTimer(d)
-			wait = timer.C
-		}
-	fill:
-		for n < moveMaxRecords {
-			select {
-			case nb, ok := <-s.in.moves:
-				if !ok {
-					break fill
-				}
-				batches = append(batches, nb)
-				n += len(nb.ops)
-				continue
-			default:
-			}
-			if wait == nil {
-				break fill
-			}
-			select {
-			case nb, ok := <-s.in.moves:
-				if !ok {
-					break fill
-				}
-				batches = append(batches, nb)
-				n += len(nb.ops)
-			case <-wait:
-				break fill
-			}
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		s.move(batches)
-		last = time.Now()
-	}
-}
-
-// move applies batches in one transaction, retrying on failure until it
-// succeeds or the store closes (the batches then stay in the log and are
-// replayed by the next Open).
-func (s *Store) move(batches []*walBatch) {
-	o := &moveOp{batches: batches}
+	in := s.in
 	delay := 100 * time.Millisecond
 	for {
-		s.in.mu.Lock()
-		gaveUp := s.in.gaveUp
-		s.in.mu.Unlock()
-		if gaveUp {
-			s.settled(batches)
+		in.mu.Lock()
+		for !in.stop && !in.mustMove() {
+			in.moving.Wait()
+		}
+		stop := in.stop
+		in.mu.Unlock()
+		if stop {
 			return
 		}
-		o.prepare()
-		s.ops <- o // open until the mover is done
-		<-o.waitCh()
-		err := o.result()
-		s.in.mu.Lock()
-		s.in.moveErr = err
-		s.in.mu.Unlock()
-		if err == nil {
-			s.settled(batches)
+		o := &moveOp{max: moveMaxRecords}
+		err := s.do(context.Background(), o)
+		if err == queue.ErrClosed {
 			return
+		}
+		in.mu.Lock()
+		in.moveErr = err
+		in.mu.Unlock()
+		if err == nil {
+			delay = 100 * time.Millisecond
+			continue
 		}
 		s.log.Error("moving acknowledged deliveries from the ingest log into the store failed; retrying", "err", err)
 		select {
 		case <-s.done:
-			s.log.Error("store closing: the deliveries stay in the ingest log and are stored at the next start")
-			s.in.mu.Lock()
-			s.in.gaveUp = true
-			s.in.mu.Unlock()
-			s.settled(batches)
-			return
+			return // they stay in the log, and are stored at the next Open
 		case <-time.After(delay):
 			delay = min(2*delay, 5*time.Second)
 		}
 	}
 }
 
-// settled forgets batches as logged-only (they are in bbolt now, or were
-// never logged) and wakes whoever waits for them.
-func (s *Store) settled(batches []*walBatch) {
-	in := s.in
-	in.mu.Lock()
-	for _, b := range batches {
-		for _, o := range b.ops {
-			if in.ids[o.r.ID] == b {
-				delete(in.ids, o.r.ID)
-			}
-			if p, ok := in.keys[o.r.Key]; ok && p.id == o.r.ID {
-				delete(in.keys, o.r.Key)
-			}
-		}
-		if _, ok := in.inflight[b]; ok {
-			delete(in.inflight, b)
-			in.bytes -= b.size
-		}
-	}
-	in.room.Broadcast()
-	in.mu.Unlock()
-	for _, b := range batches {
-		close(b.applied)
-	}
-}
-
-// moveOp stores logged deliveries in bbolt and records the log position
-// they reach, in the same transaction.
+// moveOp stores up to max logged deliveries in bbolt, queued, in log
+// order.
 type moveOp struct {
 	done
-	batches []*walBatch
+	max int
 }
 
 func (o *moveOp) apply(w *wtx) error {
-	if err := w.s.in.fault.Load(); err != nil {
-		return *err
-	}
-	for _, b := range o.batches {
-		for _, e := range b.ops {
-			if err := e.store(w); err != nil {
+	for range o.max {
+		e, ok := w.nextLogged()
+		if !ok {
+			return nil
+		}
+		d, err := w.takeLogged(e)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			if err := w.storeLogged(d); err != nil {
 				return err
 			}
 		}
-	}
-	last := o.batches[len(o.batches)-1].pos
-	if err := w.bucket(bucketMeta).Put(walPosKey, last.bytes()); err != nil {
-		return fmt.Errorf("record ingest log position: %w", err)
 	}
 	return nil
 }
@@ -432,25 +471,41 @@ func (o *moveOp) apply(w *wtx) error {
 var _ waiter = (*moveOp)(nil)
 
 // settle waits until every delivery acknowledged before the call is in
-// bbolt, so reads see it.
+// bbolt, having the mover store them ahead of the workers.
 func (s *Store) settle(ctx context.Context) error {
 	if s.in == nil {
 		return nil
 	}
 	s.in.mu.Lock()
-	waits := make([]chan struct{}, 0, len(s.in.inflight))
-	for b := range s.in.inflight {
-		waits = append(waits, b.applied)
-	}
+	target := s.in.q.tail()
 	s.in.mu.Unlock()
-	for _, ch := range waits {
+	return s.settleTo(ctx, target)
+}
+
+// settleTo waits until every logged entry numbered below target is in
+// bbolt.
+func (s *Store) settleTo(ctx context.Context, target uint64) error {
+	in := s.in
+	for {
+		in.mu.Lock()
+		if in.q.seq >= target {
+			in.mu.Unlock()
+			return nil
+		}
+		if target > in.flushTo {
+			in.flushTo = target
+			in.moving.Signal()
+		}
+		ch := in.popped
+		in.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.done:
+			return queue.ErrClosed
 		}
 	}
-	return nil
 }
 
 // settleID waits until delivery id, if it is logged only, is in bbolt.
@@ -458,41 +513,59 @@ func (s *Store) settleID(ctx context.Context, id string) error {
 	if s.in == nil {
 		return nil
 	}
-	s.in.mu.Lock()
-	b := s.in.ids[id]
-	s.in.mu.Unlock()
-	if b == nil {
-		return nil
+	if seq, ok := s.findLogged(id); ok {
+		return s.settleTo(ctx, seq+1)
 	}
-	select {
-	case <-b.applied:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
-// loggedDeliveries lists the records of the deliveries logged but not yet
-// in bbolt.
-func (s *Store) loggedDeliveries() []*record {
-	if s.in == nil {
-		return nil
-	}
-	s.in.mu.Lock()
-	defer s.in.mu.Unlock()
-	out := make([]*record, 0, len(s.in.ids))
-	for b := range s.in.inflight {
-		for _, o := range b.ops {
-			out = append(out, o.r)
+// findLogged returns the number of the logged entry of delivery id, if
+// it is logged only. A candidate taken meanwhile may be read after its
+// segment was reused: it is then no longer logged, whatever the read says.
+func (s *Store) findLogged(id string) (uint64, bool) {
+	in := s.in
+	in.mu.Lock()
+	cands := in.q.findID(id)
+	in.mu.Unlock()
+	for _, c := range cands {
+		d, err := s.wal.read(c.logged)
+		in.mu.Lock()
+		still := c.seq >= in.q.seq
+		in.mu.Unlock()
+		if still && err == nil && d.r.ID == id {
+			return c.seq, true
 		}
 	}
-	return out
+	return 0, false
+}
+
+// loggedHead counts the logged deliveries and finds when the first was
+// received. The caller holds commitMu, so that none is taken meanwhile.
+func (s *Store) loggedHead() (int, time.Time) {
+	if s.in == nil {
+		return 0, time.Time{}
+	}
+	s.in.mu.Lock()
+	n := s.in.q.n
+	var first logged
+	if n > 0 {
+		first = *s.in.q.at(0)
+	}
+	s.in.mu.Unlock()
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	d, err := s.wal.read(first)
+	if err != nil {
+		return n, time.Time{}
+	}
+	return n, d.r.ReceivedAt
 }
 
 // ingestErr is the sticky log failure, if any, else the failure of the
 // last move into bbolt while moves keep failing (a full disk: the log
-// still takes deliveries, in its preallocated files, until the moves are
-// too far behind).
+// still takes deliveries, in its segments, until the moves are too far
+// behind).
 func (s *Store) ingestErr() error {
 	if s.in == nil {
 		return nil

@@ -104,8 +104,18 @@ func (x *keyIndex) get(key []byte) (uint64, bool, error) {
 // lookup finds key's dedupe_at entry: its seenAt and delivery id, confirmed
 // in tx (see the comment at the top); ok is false when there is none.
 func (x *keyIndex) lookup(tx *bolt.Tx, key []byte) (at uint64, id string, ok bool, err error) {
-	at, ok, err = x.get(key)
+	return x.lookupLazy(func() (*bolt.Tx, error) { return tx, nil }, key)
+}
+
+// lookupLazy is lookup in the transaction begin returns, called only when
+// the index holds key (nearly never for a new key: see keyFilter).
+func (x *keyIndex) lookupLazy(begin func() (*bolt.Tx, error), key []byte) (uint64, string, bool, error) {
+	at, ok, err := x.get(key)
 	if !ok || err != nil {
+		return 0, "", false, err
+	}
+	tx, err := begin()
+	if err != nil {
 		return 0, "", false, err
 	}
 	return confirmKey(tx, key, at)

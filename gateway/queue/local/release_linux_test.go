@@ -120,6 +120,7 @@ func TestReleaserRunsAfterCommits(t *testing.T) {
 		}
 	}
 	id := mustEnqueue(t, s, delivery("push"))
+	settled(t, s)
 	released() // after the commit that moved it into bbolt
 
 	// Reads commit nothing: what they map stays until the next commit.

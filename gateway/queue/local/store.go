@@ -269,7 +269,7 @@ func Open(path string, opts Options) (*Store, error) {
 			_ = db.Close()
 			return nil, fmt.Errorf("local: open %s: %w", path, err)
 		}
-		s.wal, s.in = w, newIngest()
+		s.wal, s.in = w, newIngest(walPos{gen: w.last, off: walHeaderSize})
 	}
 	if err := s.countStatuses(); err != nil {
 		if s.wal != nil {
@@ -282,6 +282,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.wal != nil {
 		go s.runWAL()
 		go s.runMover()
+		go s.runPreparer()
 	}
 	go s.runWriter()
 	if opts.SweepInterval > 0 {
@@ -431,10 +432,19 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 
 	s.janitor.Wait()
-	if s.in != nil {
-		close(s.in.reqs) // no sender left: all hold mu shared and saw closed
-		<-s.in.walDone   // every logged batch is handed to the mover
-		<-s.in.moverDone // and is in bbolt (or stays in the log for the next Open)
+	if in := s.in; in != nil {
+		in.mu.Lock()
+		in.closing = true // a log writer waiting for the mover stops waiting
+		in.room.Broadcast()
+		in.mu.Unlock()
+		close(in.reqs) // no sender left: all hold mu shared and saw closed
+		<-in.walDone   // every enqueue is answered
+		in.mu.Lock()
+		in.stop = true
+		in.moving.Broadcast()
+		in.mu.Unlock()
+		<-in.moverDone // logged deliveries stay in the log for the next Open
+		<-in.prepDone
 	}
 	close(s.ops) // no sender left: all hold mu shared and saw closed
 	<-s.writerDone

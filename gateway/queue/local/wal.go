@@ -10,41 +10,52 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// The ingest log (WAL) is two files beside the store file, <file>.wal.0
-// and <file>.wal.1, written in turns. They hold enqueued deliveries that
-// are acknowledged but possibly not yet in bbolt.
+// The ingest log (WAL) is a set of segment files beside the store file,
+// <file>.wal.0, <file>.wal.1, ..., written one after the other. They hold
+// the deliveries that are acknowledged but not yet in bbolt: a delivery is
+// written to bbolt once, when a worker claims it (or when the mover moves
+// it ahead of the workers; see ingest.go).
 //
 //	header:  magic (8 bytes) | generation (8, little endian)
 //	record:  length (4, LE) | crc (4, LE) | payload (length bytes)
-//	payload: uvarint len(rec) | rec (the record's JSON) | env (the stored envelope)
+//	payload: uvarint len(rec) | rec (the record) | env (the stored envelope)
 //
-// Each turn of a file is a generation, one more than the previous turn of
-// either file. A turn starts by writing a new header at offset 0 over the
-// old contents: the file is never truncated, so once a file reached its
-// size, appending to it overwrites allocated blocks and its fdatasync
-// flushes data without a journal commit. crc is CRC-32C over the
-// generation (8 bytes, LE) followed by the payload, so bytes left over from
-// an earlier turn never pass for records of the current one. Reading stops
-// at the first record that is short (torn by a crash) or fails its CRC.
+// Each turn of a segment is a generation, one more than the previous turn
+// of any segment. A turn starts by writing a new header at offset 0 over
+// the old contents: segments are never truncated, and are reused once
+// every record of theirs is in bbolt, so appends mostly overwrite
+// allocated blocks, which a fdatasync flushes without a journal commit
+// (half the time of an append that grows a file, measured on ext4). New
+// segments are zero-filled ahead of need for the same reason
+// (segments.go). crc is CRC-32C over the generation (8 bytes, LE) followed
+// by the payload, so bytes left over from an earlier turn never pass for
+// records of the current one. Reading stops at the first record that is
+// short (torn by a crash) or fails its CRC.
 //
 // bbolt's meta bucket holds, under walPosKey, the generation and offset up
-// to which records are applied; the mover writes it in the same
-// transaction that applies them. Replay reads the files in generation
-// order, from that position on, so no record is applied twice (a delivery
+// to which records are in bbolt; every transaction that takes records
+// from the log writes it. Records are taken in log order, so that one
+// position says it all. Replay reads the segments in generation order,
+// from that position on, so no record is applied twice (a delivery
 // deleted since would come back) nor skipped.
 const (
-	walMagic       = "HGWAL\x00\x00\x01"
-	walHeaderSize  = 16
-	walRecordHead  = 8
-	walSuffix      = ".wal"  // the files are <store file>.wal.0 and .wal.1
-	maxWALRecord   = 1 << 30 // a length above this is garbage
-	replayChunk    = 1000    // records per replay transaction
-	walRotateBytes = 4 << 20 // per turn: small files, soon rewritten in place (see above)
+	walMagic        = "HGWAL\x00\x00\x01"
+	walHeaderSize   = 16
+	walRecordHead   = 8
+	walSuffix       = ".wal"   // the segments are <store file>.wal.N
+	maxWALRecord    = 1 << 30  // a length above this is garbage
+	replayChunk     = 1000     // records per replay transaction
+	walSegmentBytes = 64 << 20 // per turn (a single bigger batch goes past it)
 )
 
 var walPosKey = []byte("wal_applied")
@@ -79,7 +90,8 @@ func appendWALRecord(buf []byte, gen uint64, o *enqueueOp) []byte {
 	return buf
 }
 
-// decodeWALPayload rebuilds the enqueue of a record's payload.
+// decodeWALPayload rebuilds the enqueue of a record's payload; rec and env
+// are slices of payload.
 func decodeWALPayload(payload []byte) (*enqueueOp, error) {
 	n, k := binary.Uvarint(payload)
 	if k <= 0 || n > uint64(len(payload)-k) {
@@ -163,44 +175,71 @@ func (wr *walReader) next() []byte {
 	return payload
 }
 
-// openWAL opens (creating) the ingest log files beside the store file,
-// applies to bbolt every record not applied yet, and starts a new
-// generation in file 0. It runs in Open, before any other goroutine uses
-// the store.
+// openWAL opens the ingest log's segments beside the store file (none is
+// created yet), applies to bbolt every record not applied yet, and starts
+// a new generation in the largest segment (a new one when there is
+// none). It runs in Open, before any other goroutine uses the store.
 func (s *Store) openWAL(base string) (*wal, error) {
-	w := &wal{rotateAt: walRotateBytes}
-	for i := range w.files {
-		path := fmt.Sprintf("%s.%d", base, i)
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	w := &wal{base: base, rotateAt: walSegmentBytes, prep: make(chan struct{}, 1)}
+	paths, err := filepath.Glob(base + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("open ingest log: %w", err)
+	}
+	for _, path := range paths {
+		num, err := strconv.Atoi(strings.TrimPrefix(path, base+"."))
+		if err != nil || num < 0 {
+			continue // not a segment
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 		if err != nil {
 			w.close()
 			return nil, fmt.Errorf("open ingest log: %w", err)
 		}
-		w.files[i] = &walFile{f: f, path: path}
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			w.close()
+			return nil, fmt.Errorf("open ingest log: %w", err)
+		}
+		w.files = append(w.files, &walFile{f: f, path: path, num: num, size: fi.Size()})
+		w.next = max(w.next, num+1)
 	}
 	last, err := s.replayWAL(w)
 	if err != nil {
 		w.close()
 		return nil, fmt.Errorf("ingest log %s: %w", base, err)
 	}
-	// Start afresh in file 0; file 1 keeps an older generation, all of it
-	// applied, until the log turns to it.
-	w.files[1].gen = last
-	w.cur, w.files[0].gen = 0, last+1
-	if _, err := w.files[0].f.WriteAt(walHeader(last+1), 0); err != nil {
+	// Everything is in bbolt now: every segment is free. Start the next
+	// generation in the largest, so that it is rewritten in place.
+	var first *walFile
+	for _, wf := range w.files {
+		if first == nil || wf.size > first.size {
+			first = wf
+		}
+	}
+	if first == nil {
+		if first, err = w.create(); err != nil {
+			w.close()
+			return nil, fmt.Errorf("ingest log %s: %w", base, err)
+		}
+		w.files = append(w.files, first)
+	}
+	if _, err := first.f.WriteAt(walHeader(last+1), 0); err != nil {
 		w.close()
 		return nil, fmt.Errorf("ingest log %s: write header: %w", base, err)
 	}
-	if err := fdatasync(w.files[0].f); err != nil {
+	if err := fdatasync(first.f); err != nil {
 		w.close()
 		return nil, fmt.Errorf("ingest log %s: sync: %w", base, err)
 	}
-	w.end = walHeaderSize
+	first.gen.Store(last + 1)
+	first.size = max(first.size, walHeaderSize)
+	w.cur, w.end, w.last = first, walHeaderSize, last+1
 	return w, nil
 }
 
 // readHeader returns the generation in f's header, or false when f has no
-// valid header (new, empty, or not a log).
+// valid header (new, zero-filled, or not a log).
 func readHeader(f *os.File) (uint64, bool, error) {
 	head := make([]byte, walHeaderSize)
 	n, err := f.ReadAt(head, 0)
@@ -213,9 +252,9 @@ func readHeader(f *os.File) (uint64, bool, error) {
 	return binary.LittleEndian.Uint64(head[8:]), true, nil
 }
 
-// replayWAL applies, file by file in generation order, the records after
-// the applied position, and returns the highest generation seen (in the
-// files or in meta).
+// replayWAL applies, segment by segment in generation order, the records
+// after the applied position, and returns the highest generation seen (in
+// the segments or in meta).
 func (s *Store) replayWAL(w *wal) (uint64, error) {
 	var pos walPos
 	if err := s.db.View(func(tx *bolt.Tx) error { pos = appliedPos(tx); return nil }); err != nil {
@@ -231,17 +270,17 @@ func (s *Store) replayWAL(w *wal) (uint64, error) {
 		if !ok {
 			continue
 		}
-		wf.gen = gen
+		wf.gen.Store(gen)
 		last = max(last, gen)
 		if gen >= pos.gen {
 			turns = append(turns, wf)
 		}
 	}
-	slices.SortFunc(turns, func(a, b *walFile) int { return cmp.Compare(a.gen, b.gen) })
+	slices.SortFunc(turns, func(a, b *walFile) int { return cmp.Compare(a.gen.Load(), b.gen.Load()) })
 	replayed := 0
 	for _, wf := range turns {
 		start := int64(walHeaderSize)
-		if wf.gen == pos.gen && pos.off > start {
+		if wf.gen.Load() == pos.gen && pos.off > start {
 			start = pos.off
 		}
 		n, err := s.replayFile(wf, start)
@@ -251,7 +290,7 @@ func (s *Store) replayWAL(w *wal) (uint64, error) {
 		}
 	}
 	if replayed > 0 {
-		s.log.Warn("deliveries acknowledged before the previous process stopped were replayed from the ingest log",
+		s.log.Warn("deliveries acknowledged before the previous process stopped were stored from the ingest log",
 			"count", replayed)
 	}
 	return last, nil
@@ -260,11 +299,8 @@ func (s *Store) replayWAL(w *wal) (uint64, error) {
 // replayFile applies the records of wf's current generation from offset
 // start, in chunks, recording the position reached with each.
 func (s *Store) replayFile(wf *walFile, start int64) (int, error) {
-	fi, err := wf.f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("replay %s: %w", wf.path, err)
-	}
-	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(wf.f, start, 1<<62), 1<<20), gen: wf.gen, off: start, end: fi.Size()}
+	gen := wf.gen.Load()
+	wr := &walReader{r: bufio.NewReaderSize(io.NewSectionReader(wf.f, start, 1<<62), 1<<20), gen: gen, off: start, end: wf.size}
 	replayed := 0
 	for {
 		var chunk []*enqueueOp
@@ -282,7 +318,7 @@ func (s *Store) replayFile(wf *walFile, start int64) (int, error) {
 			chunk = append(chunk, o)
 		}
 		if len(chunk) > 0 {
-			at := walPos{gen: wf.gen, off: wr.off}
+			at := walPos{gen: gen, off: wr.off}
 			err := s.db.Update(func(tx *bolt.Tx) error {
 				wt := &wtx{tx: tx, now: s.now(), s: s}
 				if _, err := applyEnqueues(wt, chunk); err != nil {
@@ -326,68 +362,159 @@ func applyEnqueues(w *wtx, ops []*enqueueOp) (int, error) {
 	return stored, nil
 }
 
-// wal is the open ingest log. Only the log writer goroutine (and Open and
-// Close, when it is not running) touches it.
+// wal is the open ingest log. The log writer goroutine alone writes it
+// (and Open and Close, when that goroutine is not running); the segment
+// list is shared with the preparer (segments.go) under mu, and records
+// are read by whoever takes them (the writer goroutine, readers).
 type wal struct {
-	files [2]*walFile
-	cur   int   // the file being written
-	end   int64 // where the next record goes in it
-	buf   []byte
-	// rotateAt is the size past which the log turns to the other file
-	// (walRotateBytes; lowered by tests).
+	base string
+	cur  *walFile // the segment being written
+	end  int64    // where the next record goes in it
+	last uint64   // the generation being written
+	buf  []byte
+	// rotateAt is the size past which the log turns to another segment
+	// (walSegmentBytes; lowered by tests).
 	rotateAt int64
+	prep     chan struct{} // pokes the preparer
+	poked    bool          // the preparer was poked during this turn
+
+	// mu guards files and next, and the writes of cur and of each
+	// segment's size (the log writer reads them without it).
+	mu    sync.Mutex
+	files []*walFile // every segment, cur included
+	next  int        // number of the next new segment
 }
 
-// walFile is one of the two files and the generation it holds.
+// walFile is one segment and the generation it holds.
 type walFile struct {
 	f    *os.File
 	path string
-	gen  uint64
+	num  int
+	// gen is the generation the segment holds. It changes only when the
+	// log writer turns to the segment, which it does only once every
+	// record of the previous generation is in bbolt: whoever reads a
+	// record still to be taken sees the generation it was written in.
+	gen atomic.Uint64
+	// size is how much of the file is allocated: writes below it
+	// overwrite blocks in place. Under wal.mu once the log serves.
+	size int64
 }
 
-// gen is the generation being written.
-func (w *wal) gen() uint64 { return w.files[w.cur].gen }
-
-// other is the generation in the file not being written.
-func (w *wal) other() uint64 { return w.files[1-w.cur].gen }
-
-// close closes the files.
+// close closes the segments.
 func (w *wal) close() error {
 	var errs []error
 	for _, wf := range w.files {
-		if wf != nil {
-			errs = append(errs, wf.f.Close())
-		}
+		errs = append(errs, wf.f.Close())
 	}
 	return errors.Join(errs...)
 }
 
-// append writes the records of ops after the current end and syncs them.
-// With turn set, the log first turns to the other file (which must be all
-// in bbolt) and starts the next generation there: header and records in
+// create makes a new, empty segment file; the caller adds it to files.
+func (w *wal) create() (*walFile, error) {
+	w.mu.Lock()
+	num := w.next
+	w.next++
+	w.mu.Unlock()
+	path := w.base + "." + strconv.Itoa(num)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create ingest log segment: %w", err)
+	}
+	return &walFile{f: f, path: path, num: num}, nil
+}
+
+// free reports whether every record of wf is in bbolt: its generation is
+// older than the applied position's, and it is not being written.
+func (w *wal) free(wf *walFile, applied uint64) bool {
+	return wf != w.cur && wf.gen.Load() < applied
+}
+
+// turnTo picks the segment the next generation goes to, gen: a free one,
+// the largest first (written in place), else a new one. applied is the
+// generation of the applied position.
+func (w *wal) turnTo(applied, gen uint64) (*walFile, error) {
+	w.mu.Lock()
+	var best *walFile
+	for _, wf := range w.files {
+		if w.free(wf, applied) && (best == nil || wf.size > best.size) {
+			best = wf
+		}
+	}
+	if best != nil {
+		best.gen.Store(gen) // taken: no longer free, for the preparer too
+		w.mu.Unlock()
+		return best, nil
+	}
+	w.mu.Unlock()
+	wf, err := w.create()
+	if err != nil {
+		return nil, err
+	}
+	wf.gen.Store(gen)
+	w.mu.Lock()
+	w.files = append(w.files, wf)
+	w.mu.Unlock()
+	return wf, nil
+}
+
+// append writes the records of ops after the current end and syncs them,
+// setting each op's place in the log. With to set, the log first turns to
+// that segment and starts generation gen there: header and records in
 // one write and one sync.
-func (w *wal) append(ops []*enqueueOp, turn bool) error {
+func (w *wal) append(ops []*enqueueOp, to *walFile, gen uint64) error {
 	buf := w.buf[:0]
-	cur, off, gen := w.cur, w.end, w.gen()
-	if turn {
-		cur, off, gen = 1-w.cur, 0, max(w.files[0].gen, w.files[1].gen)+1
+	cur, off := w.cur, w.end
+	if to != nil {
+		cur, off = to, 0
 		buf = append(buf, walHeader(gen)...)
+	} else {
+		gen = w.last
 	}
 	for _, o := range ops {
+		start := len(buf)
 		buf = appendWALRecord(buf, gen, o)
+		o.logged = logged{file: cur, off: uint32(off + int64(start)), size: uint32(len(buf) - start)}
 	}
-	f := w.files[cur].f
-	if _, err := f.WriteAt(buf, off); err != nil {
+	if _, err := cur.f.WriteAt(buf, off); err != nil {
 		return fmt.Errorf("ingest log: write: %w", err)
 	}
-	if err := fdatasync(f); err != nil {
+	if err := fdatasync(cur.f); err != nil {
 		return fmt.Errorf("ingest log: sync: %w", err)
 	}
-	w.cur, w.files[cur].gen, w.end = cur, gen, off+int64(len(buf))
+	w.mu.Lock()
+	if to != nil {
+		w.cur, w.last, w.poked = to, gen, false
+	}
+	w.end = off + int64(len(buf))
+	cur.size = max(cur.size, w.end)
+	w.mu.Unlock()
 	if cap(buf) <= 4<<20 {
 		w.buf = buf[:0]
 	} else {
 		w.buf = nil // do not keep a huge buffer after a burst of big payloads
 	}
 	return nil
+}
+
+// read returns the enqueue of the record at e, checked against its CRC;
+// its rec and env are its own.
+func (w *wal) read(e logged) (*enqueueOp, error) {
+	buf := make([]byte, e.size)
+	if _, err := e.file.f.ReadAt(buf, int64(e.off)); err != nil {
+		return nil, fmt.Errorf("ingest log %s: read at %d: %w", e.file.path, e.off, err)
+	}
+	n := binary.LittleEndian.Uint32(buf)
+	if int64(n)+walRecordHead != int64(len(buf)) || walCRC(e.file.gen.Load(), buf[walRecordHead:]) != binary.LittleEndian.Uint32(buf[4:]) {
+		return nil, fmt.Errorf("ingest log %s: record at %d is damaged", e.file.path, e.off)
+	}
+	o, err := decodeWALPayload(buf[walRecordHead:])
+	if err != nil {
+		return nil, fmt.Errorf("ingest log %s: record at %d: %w", e.file.path, e.off, err)
+	}
+	return o, nil
+}
+
+// end is the position just after e's record.
+func (e logged) end() walPos {
+	return walPos{gen: e.file.gen.Load(), off: int64(e.off) + int64(e.size)}
 }

@@ -29,8 +29,7 @@ func curLog(t *testing.T, path string) (string, uint64) {
 	t.Helper()
 	var cur string
 	var gen uint64
-	for i := range 2 {
-		p := fmt.Sprintf("%s%s.%d", path, walSuffix, i)
+	for _, p := range segments(t, path) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +45,16 @@ func curLog(t *testing.T, path string) (string, uint64) {
 		t.Fatalf("no log file of %s has a header", path)
 	}
 	return cur, gen
+}
+
+// segments lists the ingest log segments of the store at path.
+func segments(t *testing.T, path string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(path + walSuffix + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }
 
 // walGen is the generation being written for the store at path.
@@ -258,13 +267,17 @@ func TestWALRotation(t *testing.T) {
 	if g := walGen(t, path); g <= first+5 {
 		t.Errorf("generation %d after 60 enqueues, want more than %d: the log never turned", g, first+5)
 	}
-	for i := range 2 {
-		fi, err := os.Stat(fmt.Sprintf("%s%s.%d", path, walSuffix, i))
+	segs := segments(t, path)
+	if len(segs) > 2+walSpareSegments {
+		t.Errorf("%d segments (%v): free ones are reused", len(segs), segs)
+	}
+	for _, p := range segs {
+		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fi.Size() > 4<<10 {
-			t.Errorf("log file %d is %d bytes; turning at 1 KiB should keep it small", i, fi.Size())
+			t.Errorf("segment %s is %d bytes; turning at 1 KiB should keep it small", p, fi.Size())
 		}
 	}
 	if err := s.Close(); err != nil {
@@ -369,8 +382,8 @@ func TestWALPositionIsRecorded(t *testing.T) {
 	if err := s.db.View(func(tx *bolt.Tx) error { pos = appliedPos(tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if pos.gen != s.wal.gen() || pos.off != s.wal.end {
-		t.Errorf("applied position %+v, log at generation %d offset %d", pos, s.wal.gen(), s.wal.end)
+	if pos.gen != s.wal.last || pos.off != s.wal.end {
+		t.Errorf("applied position %+v, log at generation %d offset %d", pos, s.wal.last, s.wal.end)
 	}
 }
 
@@ -466,7 +479,8 @@ func TestWALTurnsUnderLoad(t *testing.T) {
 
 // While moves into bbolt fail (a full disk), the log still takes
 // deliveries but Ping reports the failure, so /readyz answers 503; once a
-// move succeeds again, Ping recovers and the deliveries are readable.
+// move succeeds again, Ping recovers and the deliveries are readable. A
+// Get of a delivery only logged is what makes the mover move it here.
 func TestPingReportsFailingMoves(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
 	if err := s.Ping(ctx(t)); err != nil {
@@ -475,6 +489,15 @@ func TestPingReportsFailingMoves(t *testing.T) {
 	full := errors.New("no space left on device")
 	s.in.fault.Store(&full)
 	id := mustEnqueue(t, s, delivery("push")) // logged: acknowledged
+	type got struct {
+		d   *queue.Delivery
+		err error
+	}
+	read := make(chan got, 1)
+	go func() {
+		d, err := s.Get(ctx(t), id)
+		read <- got{d, err}
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	var err error
 	for err = s.Ping(ctx(t)); err == nil && time.Now().Before(deadline); err = s.Ping(ctx(t)) {
@@ -483,6 +506,11 @@ func TestPingReportsFailingMoves(t *testing.T) {
 	if !errors.Is(err, full) {
 		t.Fatalf("ping while moves fail = %v, want the move's error", err)
 	}
+	select {
+	case g := <-read:
+		t.Fatalf("get while moves fail returned %v, %v; want it to wait", g.d, g.err)
+	default:
+	}
 	s.in.fault.Store(nil)
 	for err = s.Ping(ctx(t)); err != nil && time.Now().Before(deadline.Add(5*time.Second)); err = s.Ping(ctx(t)) {
 		time.Sleep(5 * time.Millisecond)
@@ -490,7 +518,7 @@ func TestPingReportsFailingMoves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ping after moves recovered: %v", err)
 	}
-	if d, err := s.Get(ctx(t), id); err != nil || d.Status != queue.StatusQueued {
-		t.Fatalf("get after recovery = %v, %v; want the delivery, queued", d, err)
+	if g := <-read; g.err != nil || g.d.Status != queue.StatusQueued {
+		t.Fatalf("get after recovery = %v, %v; want the delivery, queued", g.d, g.err)
 	}
 }

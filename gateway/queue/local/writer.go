@@ -179,6 +179,12 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		}
 		return answers, nil
 	}
+	if len(w.took) > 0 {
+		if err := tx.Bucket(bucketMeta).Put(walPosKey, w.tookEnd.bytes()); err != nil {
+			_ = tx.Rollback()
+			return nil, fmt.Errorf("local: record ingest log position: %w", err)
+		}
+	}
 	if err := w.flushKeys(); err != nil { // before the commit: see keyindex.go
 		_ = tx.Rollback()
 		return nil, fmt.Errorf("local: %w", err)
@@ -188,6 +194,9 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 	if err == nil {
 		s.queued.Add(w.queued)
 		s.running.Add(w.running)
+		if len(w.took) > 0 {
+			s.in.taken(w.took, w.tookEnd)
+		}
 	}
 	s.commitMu.Unlock()
 	if err != nil {
@@ -234,6 +243,11 @@ type wtx struct {
 	// keys are the key index entries this transaction set or deleted,
 	// written (synced) just before it commits.
 	keys map[string]keyEntry
+	// took are the idempotency keys ("" for none) of the logged
+	// deliveries this transaction took from the ingest log, in log order,
+	// and tookEnd the log position after the last (ingest.go).
+	took    []string
+	tookEnd walPos
 }
 
 // lookupKey finds the dedupe_at entry of an idempotency key as of this
