@@ -53,7 +53,8 @@ func (s *Store) prepareSegment() {
 		s.log.Warn("ingest log: cannot prepare a segment; the next one grows as it is written", "err", err)
 		return
 	}
-	if err := s.zeroFill(wf.f, w.rotateAt); err != nil {
+	size := roundUp(w.rotateAt, walPage)
+	if err := zeroFile(wf.path, size, s.done); err != nil {
 		_ = wf.f.Close()
 		_ = os.Remove(wf.path)
 		if err != errStopped {
@@ -61,7 +62,7 @@ func (s *Store) prepareSegment() {
 		}
 		return
 	}
-	wf.size = w.rotateAt
+	wf.size = size
 	w.mu.Lock()
 	w.files = append(w.files, wf)
 	w.mu.Unlock()
@@ -70,21 +71,36 @@ func (s *Store) prepareSegment() {
 // errStopped ends a zero-fill when the store closes.
 var errStopped = errors.New("store closing")
 
-// zeroFill writes size zero bytes to f and syncs them.
-func (s *Store) zeroFill(f *os.File, size int64) error {
-	zero := make([]byte, min(zeroChunk, size))
-	for off := int64(0); off < size; off += int64(len(zero)) {
-		select {
-		case <-s.done:
-			return errStopped
-		default:
-		}
-		if _, err := f.WriteAt(zero[:min(int64(len(zero)), size-off)], off); err != nil {
-			return err
-		}
+// zeroBuffered is zeroFile through the page cache.
+func zeroBuffered(path string, size int64, stop <-chan struct{}) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := writeZeros(f, make([]byte, zeroChunk), size, stop); err != nil {
+		return err
 	}
 	return fdatasync(f)
 }
+
+// writeZeros writes size bytes of buf (all zero) at the start of f, a
+// chunk at a time, checking stop in between.
+func writeZeros(f *os.File, buf []byte, size int64, stop <-chan struct{}) error {
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		select {
+		case <-stop:
+			return errStopped
+		default:
+		}
+		if _, err := f.WriteAt(buf[:min(int64(len(buf)), size-off)], off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
 // prune closes and removes free segments beyond walSpareSegments, the
 // smallest first. The log writer calls it, so no reader of a logged

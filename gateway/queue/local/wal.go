@@ -29,6 +29,12 @@ import (
 //	header:  magic (8 bytes) | generation (8, little endian)
 //	record:  length (4, LE) | crc (4, LE) | payload (length bytes)
 //	payload: uvarint len(rec) | rec (the record) | env (the stored envelope)
+//	padding: a record whose payload is all zero bytes (len(rec) 0)
+//
+// A write that ends inside the segment's allocated blocks ends with a
+// padding record up to the next 4 KiB page: a partial page not in the page
+// cache would be read from disk before the write (a zero-filled segment's
+// pages never are in it), and whole pages never are.
 //
 // Each turn of a segment is a generation, one more than the previous turn
 // of any segment. A turn starts by writing a new header at offset 0 over
@@ -56,6 +62,8 @@ const (
 	maxWALRecord    = 1 << 30  // a length above this is garbage
 	replayChunk     = 1000     // records per replay transaction
 	walSegmentBytes = 64 << 20 // per turn (a single bigger batch goes past it)
+	walPage         = 4096     // writes in place end on a multiple of it
+	walMinPad       = walRecordHead + 1
 )
 
 var walPosKey = []byte("wal_applied")
@@ -89,6 +97,28 @@ func appendWALRecord(buf []byte, gen uint64, o *enqueueOp) []byte {
 	binary.LittleEndian.PutUint32(buf[start+4:], walCRC(gen, payload))
 	return buf
 }
+
+// appendWALPadding appends a padding record to buf, whose first byte is at
+// offset off of the segment, so that it ends on a page.
+func appendWALPadding(buf []byte, gen uint64, off int64) []byte {
+	end := off + int64(len(buf))
+	pad := int(roundUp(end, walPage) - end)
+	if pad == 0 {
+		return buf
+	}
+	if pad < walMinPad {
+		pad += walPage
+	}
+	start := len(buf)
+	buf = append(buf, make([]byte, pad)...)
+	payload := buf[start+walRecordHead:]
+	binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(buf[start+4:], walCRC(gen, payload))
+	return buf
+}
+
+// isPadding reports whether a record's payload is padding.
+func isPadding(payload []byte) bool { return payload[0] == 0 }
 
 // decodeWALPayload rebuilds the enqueue of a record's payload; rec and env
 // are slices of payload.
@@ -139,8 +169,18 @@ type walReader struct {
 }
 
 // next returns the next record's payload (valid until the next call), or
-// nil at the end of the valid records.
+// nil at the end of the valid records; it skips padding.
 func (wr *walReader) next() []byte {
+	for {
+		p := wr.record()
+		if p == nil || !isPadding(p) {
+			return p
+		}
+	}
+}
+
+// record returns the next record's payload, padding included.
+func (wr *walReader) record() []byte {
 	var head [walRecordHead]byte
 	if _, err := io.ReadFull(wr.r, head[:]); err != nil {
 		if err != io.EOF {
@@ -474,6 +514,9 @@ func (w *wal) append(ops []*enqueueOp, to *walFile, gen uint64) error {
 		start := len(buf)
 		buf = appendWALRecord(buf, gen, o)
 		o.logged = logged{file: cur, off: uint32(off + int64(start)), size: uint32(len(buf) - start)}
+	}
+	if off+int64(len(buf)) < cur.size { // in place: end on a page
+		buf = appendWALPadding(buf, gen, off)
 	}
 	if _, err := cur.f.WriteAt(buf, off); err != nil {
 		return fmt.Errorf("ingest log: write: %w", err)
