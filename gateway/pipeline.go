@@ -85,7 +85,7 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 	}
 	b := p.Bundle()
 	env := &d.Envelope
-	log := p.Logger.With("delivery", d.ID)
+	log := p.Logger
 
 	prev := make(map[string]queue.Outcome, len(d.Outcomes))
 	for _, o := range d.Outcomes {
@@ -190,7 +190,7 @@ func (p *Pipeline) runRule(ctx context.Context, b *Bundle, d *queue.Delivery, m 
 		o.Status = OutcomeError
 		o.Error = errString(res.Err)
 	}
-	log.Info("rule ran", "rule", o.Rule, "plugin", o.Plugin, "status", o.Status, "took", o.Duration.Round(time.Microsecond).String(), "error", o.Error)
+	log.Info("rule ran", "delivery", d.ID, "rule", o.Rule, "plugin", o.Plugin, "status", o.Status, "took", o.Duration.Round(time.Microsecond).String(), "error", o.Error)
 	return o, res.RetryAfter
 }
 

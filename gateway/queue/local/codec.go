@@ -158,7 +158,7 @@ func encodeOutcomes(o []queue.Outcome) (json.RawMessage, error) {
 	if len(o) == 0 {
 		return nil, nil
 	}
-	b, err := json.Marshal(o)
+	b, err := queue.AppendOutcomesJSON(nil, o)
 	if err != nil {
 		return nil, fmt.Errorf("encode outcomes: %w", err)
 	}

@@ -3,8 +3,12 @@ package local
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +207,68 @@ func TestExpiredKeyIsReplacedInTheIndex(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The key index is written without fsync, so a store that was not closed
+// cleanly (the process died) gets its index rebuilt at the next Open, and
+// every key still dedupes; a clean close keeps it. The child process
+// stores keys both ways (claimed from the log, moved by a reader) and
+// exits without closing.
+func TestKeyIndexRebuiltAfterACrash(t *testing.T) {
+	path := os.Getenv("HOOKGATE_TEST_CRASH_STORE")
+	if path != "" { // the child: store, then die
+		s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 40 {
+			if _, err := s.Enqueue(ctx(t), keyed(fmt.Sprint("crash-", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 20 {
+			mustClaim(t, s)
+		}
+		settled(t, s)
+		os.Exit(7)
+	}
+	path = filepath.Join(t.TempDir(), "q.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKeyIndexRebuiltAfterACrash$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HOOKGATE_TEST_CRASH_STORE="+path)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 7 {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+
+	var log bytes.Buffer
+	opened := func() *Store {
+		s, err := Open(path, Options{Policy: queue.Policy{SweepInterval: -1}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := opened()
+	if !strings.Contains(log.String(), "key index rebuilt") {
+		t.Errorf("no rebuild after the crash; log:\n%s", log.String())
+	}
+	for i := range 40 {
+		rc, err := s.Enqueue(ctx(t), keyed(fmt.Sprint("crash-", i)))
+		if err != nil || !rc.Duplicate {
+			t.Errorf("crash-%d after the crash: %+v, %v; want a duplicate", i, rc, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	s = opened()
+	defer s.Close()
+	if strings.Contains(log.String(), "key index rebuilt") {
+		t.Errorf("rebuilt after a clean close; log:\n%s", log.String())
+	}
+	if rc, err := s.Enqueue(ctx(t), keyed("crash-3")); err != nil || !rc.Duplicate {
+		t.Errorf("crash-3 after a clean close: %+v, %v", rc, err)
+	}
 }

@@ -455,7 +455,7 @@ func (s *Store) Close() error {
 			return fmt.Errorf("local: close ingest log: %w", err)
 		}
 	}
-	if err := s.keys.close(); err != nil {
+	if err := s.keys.closeClean(); err != nil {
 		_ = s.db.Close()
 		return fmt.Errorf("local: %w", err)
 	}
