@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,10 +113,18 @@ func (s *Store) appendWAL(ctx context.Context, o *enqueueOp) error {
 // runWAL is the log writer: it takes every enqueue waiting, decides which
 // are new, appends those with one write and one fdatasync, queues them as
 // logged, wakes the claimers and answers every enqueue.
+//
+// Woken by the first enqueue, it yields once before taking the others:
+// the handlers that are runnable then (woken by the previous batch's
+// answers, or parsing their next delivery) get to add theirs, so each
+// fdatasync (60-80 us of the kernel's CPU here) carries more deliveries.
+// Measured in 6 alternating pairs of 6 s runs: 10% more deliveries per
+// second (median), 6.4 to 8 per write.
 func (s *Store) runWAL() {
 	defer close(s.in.walDone)
 	batch := make([]*enqueueOp, 0, walMaxBatch)
 	for first := range s.in.reqs {
+		runtime.Gosched()
 		batch = append(batch[:0], first)
 		size := len(first.rec) + len(first.env)
 	fill:
@@ -373,7 +382,7 @@ func (w *wtx) takeLogged(e logged) (d *enqueueOp, err error) {
 		key = d.r.Key
 	}
 	w.took = append(w.took, key)
-	w.tookEnd = e.end()
+	w.tookEnd = w.s.wal.endOf(e)
 	return d, nil
 }
 

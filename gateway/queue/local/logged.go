@@ -7,10 +7,12 @@ import (
 
 // logged is a delivery in the ingest log and not in bbolt yet: where its
 // record is, and what taking it in order needs without reading it. 32
-// bytes, so that a backlog of half a million costs 16 MiB.
+// bytes, so that a backlog of half a million costs 16 MiB, and no
+// pointer, so that the garbage collector never scans a backlog (it did
+// at every cycle while entries named their segment by pointer).
 type logged struct {
-	file *walFile
-	off  uint32 // of its record in file
+	seg  uint32 // number of its segment (wal.segment)
+	off  uint32 // of its record in the segment
 	size uint32 // of its record, header included
 	// ready is when it may be claimed (unix nanoseconds): NotBefore, or
 	// when it was enqueued.

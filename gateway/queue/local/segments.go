@@ -64,7 +64,7 @@ func (s *Store) prepareSegment() {
 	}
 	wf.size = size
 	w.mu.Lock()
-	w.files = append(w.files, wf)
+	w.add(wf)
 	w.mu.Unlock()
 }
 
@@ -124,6 +124,9 @@ func (w *wal) prune(applied uint64) {
 	})
 	drop := free[walSpareSegments:]
 	w.files = slices.DeleteFunc(w.files, func(wf *walFile) bool { return slices.Contains(drop, wf) })
+	for _, wf := range drop {
+		delete(w.byNum, wf.num)
+	}
 	w.mu.Unlock()
 	for _, wf := range drop {
 		_ = wf.f.Close()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,14 +221,14 @@ func (wr *walReader) record() []byte {
 // a new generation in the largest segment (a new one when there is
 // none). It runs in Open, before any other goroutine uses the store.
 func (s *Store) openWAL(base string) (*wal, error) {
-	w := &wal{base: base, rotateAt: walSegmentBytes, prep: make(chan struct{}, 1)}
+	w := &wal{base: base, rotateAt: walSegmentBytes, prep: make(chan struct{}, 1), byNum: map[uint32]*walFile{}}
 	paths, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("open ingest log: %w", err)
 	}
 	for _, path := range paths {
-		num, err := strconv.Atoi(strings.TrimPrefix(path, base+"."))
-		if err != nil || num < 0 {
+		num, err := strconv.ParseUint(strings.TrimPrefix(path, base+"."), 10, 32)
+		if err != nil || num == math.MaxUint32 {
 			continue // not a segment
 		}
 		f, err := os.OpenFile(path, os.O_RDWR, 0o600)
@@ -241,8 +242,8 @@ func (s *Store) openWAL(base string) (*wal, error) {
 			w.close()
 			return nil, fmt.Errorf("open ingest log: %w", err)
 		}
-		w.files = append(w.files, &walFile{f: f, path: path, num: num, size: fi.Size()})
-		w.next = max(w.next, num+1)
+		w.add(&walFile{f: f, path: path, num: uint32(num), size: fi.Size()})
+		w.next = max(w.next, uint32(num)+1)
 	}
 	last, err := s.replayWAL(w)
 	if err != nil {
@@ -262,7 +263,7 @@ func (s *Store) openWAL(base string) (*wal, error) {
 			w.close()
 			return nil, fmt.Errorf("ingest log %s: %w", base, err)
 		}
-		w.files = append(w.files, first)
+		w.add(first)
 	}
 	if _, err := first.f.WriteAt(walHeader(last+1), 0); err != nil {
 		w.close()
@@ -421,15 +422,16 @@ type wal struct {
 	// mu guards files and next, and the writes of cur and of each
 	// segment's size (the log writer reads them without it).
 	mu    sync.Mutex
-	files []*walFile // every segment, cur included
-	next  int        // number of the next new segment
+	files []*walFile          // every segment, cur included
+	byNum map[uint32]*walFile // the same, by number
+	next  uint32              // number of the next new segment
 }
 
 // walFile is one segment and the generation it holds.
 type walFile struct {
 	f    *os.File
 	path string
-	num  int
+	num  uint32
 	// gen is the generation the segment holds. It changes only when the
 	// log writer turns to the segment, which it does only once every
 	// record of the previous generation is in bbolt: whoever reads a
@@ -455,7 +457,7 @@ func (w *wal) create() (*walFile, error) {
 	num := w.next
 	w.next++
 	w.mu.Unlock()
-	path := w.base + "." + strconv.Itoa(num)
+	path := w.base + "." + strconv.FormatUint(uint64(num), 10)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create ingest log segment: %w", err)
@@ -492,9 +494,15 @@ func (w *wal) turnTo(applied, gen uint64) (*walFile, error) {
 	}
 	wf.gen.Store(gen)
 	w.mu.Lock()
-	w.files = append(w.files, wf)
+	w.add(wf)
 	w.mu.Unlock()
 	return wf, nil
+}
+
+// add lists a new segment; under mu once the log serves.
+func (w *wal) add(wf *walFile) {
+	w.files = append(w.files, wf)
+	w.byNum[wf.num] = wf
 }
 
 // append writes the records of ops after the current end and syncs them,
@@ -513,7 +521,7 @@ func (w *wal) append(ops []*enqueueOp, to *walFile, gen uint64) error {
 	for _, o := range ops {
 		start := len(buf)
 		buf = appendWALRecord(buf, gen, o)
-		o.logged = logged{file: cur, off: uint32(off + int64(start)), size: uint32(len(buf) - start)}
+		o.logged = logged{seg: cur.num, off: uint32(off + int64(start)), size: uint32(len(buf) - start)}
 	}
 	if off+int64(len(buf)) < cur.size { // in place: end on a page
 		buf = appendWALPadding(buf, gen, off)
@@ -539,25 +547,40 @@ func (w *wal) append(ops []*enqueueOp, to *walFile, gen uint64) error {
 	return nil
 }
 
+// segment returns the segment numbered num (nil when there is none).
+func (w *wal) segment(num uint32) *walFile {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byNum[num]
+}
+
 // read returns the enqueue of the record at e, checked against its CRC;
 // its rec and env are its own.
 func (w *wal) read(e logged) (*enqueueOp, error) {
+	wf := w.segment(e.seg)
+	if wf == nil {
+		return nil, fmt.Errorf("ingest log: segment %d is gone", e.seg)
+	}
 	buf := make([]byte, e.size)
-	if _, err := e.file.f.ReadAt(buf, int64(e.off)); err != nil {
-		return nil, fmt.Errorf("ingest log %s: read at %d: %w", e.file.path, e.off, err)
+	if _, err := wf.f.ReadAt(buf, int64(e.off)); err != nil {
+		return nil, fmt.Errorf("ingest log %s: read at %d: %w", wf.path, e.off, err)
 	}
 	n := binary.LittleEndian.Uint32(buf)
-	if int64(n)+walRecordHead != int64(len(buf)) || walCRC(e.file.gen.Load(), buf[walRecordHead:]) != binary.LittleEndian.Uint32(buf[4:]) {
-		return nil, fmt.Errorf("ingest log %s: record at %d is damaged", e.file.path, e.off)
+	if int64(n)+walRecordHead != int64(len(buf)) || walCRC(wf.gen.Load(), buf[walRecordHead:]) != binary.LittleEndian.Uint32(buf[4:]) {
+		return nil, fmt.Errorf("ingest log %s: record at %d is damaged", wf.path, e.off)
 	}
 	o, err := decodeWALPayload(buf[walRecordHead:])
 	if err != nil {
-		return nil, fmt.Errorf("ingest log %s: record at %d: %w", e.file.path, e.off, err)
+		return nil, fmt.Errorf("ingest log %s: record at %d: %w", wf.path, e.off, err)
 	}
 	return o, nil
 }
 
-// end is the position just after e's record.
-func (e logged) end() walPos {
-	return walPos{gen: e.file.gen.Load(), off: int64(e.off) + int64(e.size)}
+// endOf is the position just after e's record.
+func (w *wal) endOf(e logged) walPos {
+	var gen uint64
+	if wf := w.segment(e.seg); wf != nil {
+		gen = wf.gen.Load()
+	}
+	return walPos{gen: gen, off: int64(e.off) + int64(e.size)}
 }
