@@ -41,7 +41,8 @@ type ReceiverOptions struct {
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
 	// EnqueueTimeout bounds how long a request waits for the store before
-	// answering 503. Default 8s (GitLab gives up after 10s).
+	// answering 503 (give or take 100 ms: requests share their deadlines,
+	// see sharedDeadline). Default 8s (GitLab gives up after 10s).
 	EnqueueTimeout time.Duration
 
 	Logger *slog.Logger
@@ -53,18 +54,6 @@ type ReceiverOptions struct {
 	TrustedProxies []string
 }
 
-// keptHeaders are the request headers stored with each delivery. The token
-// and signature headers are never among them.
-var keptHeaders = []string{
-	"X-Gitlab-Event",
-	"X-Gitlab-Instance",
-	"X-Gitlab-Event-UUID",
-	"X-Gitlab-Webhook-UUID",
-	"Idempotency-Key",
-	"webhook-id",
-	"webhook-timestamp",
-	"User-Agent",
-}
 
 // NewReceiver builds the fiber app serving POST /hooks/gitlab, /healthz,
 // /readyz and, with Metrics set, /metrics. Mount further routes on the
@@ -105,7 +94,7 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		// header size default, which answers 431 past 4 KiB... per header buffer.
 		ReadBufferSize: 16 * 1024,
 	})
-	r := &receiver{ReceiverOptions: o}
+	r := &receiver{ReceiverOptions: o, deadline: sharedDeadline{timeout: o.EnqueueTimeout}}
 	app.Post("/hooks/gitlab", r.hook)
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -124,32 +113,35 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 
 type receiver struct {
 	ReceiverOptions
+	deadline sharedDeadline
 }
 
 func (r *receiver) hook(c *fiber.Ctx) error {
+	var in headers
+	in.read(&c.Request().Header)
 	// fiber's c.Body() would inflate a compressed body past BodyLimit;
 	// GitLab never compresses deliveries, so refuse any encoding.
-	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+	if enc := in.contentEncoding; enc != "" && !strings.EqualFold(enc, "identity") {
 		r.Metrics.delivery("", AnswerUnsupportedEncoding)
 		return reply(c, fiber.StatusUnsupportedMediaType, fiber.Map{"error": "content-encoding is not accepted; send the body uncompressed"})
 	}
-	event := c.Get("X-Gitlab-Event")
+	event := in.kept[hEvent]
 	if event == "" {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
 	raw := c.Request().Body() // raw bytes on the wire: what GitLab signed
-	env, err := envelope.Normalize(event, raw, c.Get("X-Gitlab-Instance"))
+	env, err := envelope.Normalize(event, raw, in.kept[hInstance])
 	if err != nil {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
 	}
 	h := auth.Headers{
-		Token:            c.Get("X-Gitlab-Token"),
-		WebhookID:        c.Get("webhook-id"),
-		WebhookTimestamp: c.Get("webhook-timestamp"),
-		WebhookSignature: c.Get("webhook-signature"),
-		Instance:         c.Get("X-Gitlab-Instance"),
+		Token:            in.token,
+		WebhookID:        in.kept[hWebhookID],
+		WebhookTimestamp: in.kept[hWebhookTimestamp],
+		WebhookSignature: in.signature,
+		Instance:         in.kept[hInstance],
 	}
 	if err := r.Verifier.Verify(env.Project.Path, h, raw, r.Now()); err != nil {
 		r.Logger.Warn("delivery refused", "event", event, "project", env.Project.Path, "ip", c.IP(), "err", err)
@@ -166,19 +158,18 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	}
 
 	d := &queue.Delivery{
-		Key:        strings.Clone(idempotencyKey(c)),
 		ReceivedAt: r.Now().UTC(),
-		Headers:    make(map[string]string, len(keptHeaders)),
+		Headers:    in.keep(),
 		Envelope:   *env,
 		Status:     queue.StatusQueued,
 	}
-	for _, k := range keptHeaders {
-		if v := c.Get(k); v != "" {
-			d.Headers[k] = strings.Clone(v)
-		}
+	// GitLab's Idempotency-Key, or the signing scheme's webhook-id (the
+	// same value when both are sent).
+	d.Key = d.Headers[keptHeaders[hIdempotencyKey]]
+	if d.Key == "" {
+		d.Key = d.Headers[keptHeaders[hWebhookID]]
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.EnqueueTimeout)
-	defer cancel()
+	ctx := r.deadline.context()
 	rc, err := r.Queue.Enqueue(ctx, d)
 	if err != nil {
 		r.Logger.Error("enqueue failed", "event", event, "project", env.Project.Path, "err", err)
@@ -217,15 +208,6 @@ func replyID(c *fiber.Ctx, code int, id, status string) error {
 	body = append(body, `"}`...)
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return c.Status(code).Send(body)
-}
-
-// idempotencyKey is GitLab's Idempotency-Key, or the signing scheme's
-// webhook-id (the same value when both are sent).
-func idempotencyKey(c *fiber.Ctx) string {
-	if k := c.Get("Idempotency-Key"); k != "" {
-		return k
-	}
-	return c.Get("webhook-id")
 }
 
 func reply(c *fiber.Ctx, status int, body fiber.Map) error {
