@@ -54,7 +54,6 @@ type ReceiverOptions struct {
 	TrustedProxies []string
 }
 
-
 // NewReceiver builds the fiber app serving POST /hooks/gitlab, /healthz,
 // /readyz and, with Metrics set, /metrics. Mount further routes on the
 // returned app before listening.
