@@ -1,38 +1,46 @@
 // Package local owns hookgate's embedded queue backend: one bbolt file that
 // holds the queue, the delivery log, the deduplication keys and the Lua
 // plugins' key-value store; in front of it, for ingest, an append-only log
-// (the file's name plus ".wal"); and beside it the key index (the file's
-// name plus ".keys", a Pebble directory) that finds idempotency keys by
-// key, rebuilt from the file whenever it is missing or not the file's
-// (keyindex.go).
+// of segment files (the file's name plus ".wal.N"); and beside it the key
+// index (the file's name plus ".keys", a Pebble directory) that finds
+// idempotency keys by key, rebuilt from the file whenever it is missing,
+// not the file's, or was not closed cleanly (keyindex.go).
 //
 // # Ingest
 //
 // Enqueue is answered once the delivery is in the ingest log: a single log
 // writer goroutine takes every enqueue waiting, decides which are new
-// (deduplication is exact: the idempotency keys of logged deliveries are
-// kept in memory until they are in bbolt, and the key index finds the
-// rest), appends those with one write and one fdatasync, and answers
-// them all. A mover goroutine then applies logged batches to bbolt in one
-// transaction through the writer below (at most every 2 ms under load, so
-// each commit carries many), together with the log position they reach.
-// The log is two files written in turns of 4 MiB and never truncated, so
-// appends soon overwrite allocated blocks, which a fdatasync flushes
-// without a journal commit: about half the time and CPU of an append
-// that grows a file on ext4 (wal.go has the format). Open applies whatever
-// the log holds past the applied position before serving, stopping at a
-// torn or foreign record (each has a CRC). Reads wait for the mover where
-// they must: Get for a delivery still only logged, List for every
-// delivery acknowledged before it; Claim sees a delivery once it is moved
-// (it is woken then). Options.NoWAL goes back to committing each enqueue
-// in bbolt: two fdatasyncs and rewritten B+tree pages per commit, about
-// half the ingest throughput.
+// (deduplication is exact: the keys of deliveries still only in the log
+// are kept in memory, the key index finds the rest), appends those with
+// one write and one fdatasync, and answers them all. The log is the queue:
+// a delivery is written to bbolt once, when a worker claims it (stored
+// already running, in the claim's transaction), so an event costs one
+// bbolt write on its way in instead of two. The in-memory queue of logged
+// deliveries (logged.go) holds 32 bytes and a key-hash entry each; Claim
+// takes its first entry when it became ready before the first delivery
+// of bbolt's ready index (retries, replays, deliveries stored ahead), and
+// every transaction that takes entries records the log position after
+// them, so Open knows where to resume. The mover stores logged
+// deliveries in bbolt ahead of the workers only when more than 1 GiB or
+// 500,000 of them are waiting (enqueues wait a quarter past that), and
+// for readers: Get of a logged delivery, List and backups (Snapshot) wait
+// for the deliveries acknowledged before them to be moved.
+//
+// The log's segments (wal.go) are reused once every record of theirs is
+// in bbolt, and new ones are zero-filled ahead of need (segments.go), so
+// the log writes over allocated blocks, which fdatasync flushes without
+// a journal commit: about half the time and CPU of an append that grows
+// a file on ext4. Open stores whatever the log holds past the applied
+// position before serving, stopping at a torn or foreign record (each has
+// a CRC). Options.NoWAL goes back to committing each enqueue in bbolt:
+// two fdatasyncs and rewritten B+tree pages per commit, about half the
+// ingest throughput.
 //
 // # Writes
 //
-// Every write (Enqueue with NoWAL, Claim, Finish, Requeue, Ping, KVPut, KVDelete and
-// the janitor's deletions) is an operation handed to a single writer
-// goroutine. The writer takes every operation waiting at that moment (at
+// Every write to bbolt (Enqueue with NoWAL, Claim, Finish, Requeue, Ping,
+// KVPut, KVDelete, the mover's moves and the janitor's deletions) is an
+// operation handed to a single writer goroutine. The writer takes every operation waiting at that moment (at
 // most maxBatch), applies them in order inside ONE bbolt transaction,
 // commits it (data and meta page fsynced: bbolt's NoSync stays false) and
 // only then answers each caller. Concurrent deliveries thus share one fsync
@@ -67,15 +75,19 @@
 // back when the process's file-backed resident memory passes
 // Options.ReleaseAbove (release.go), and Backlog reads counts the writer
 // keeps instead of walking an index, so neither a long run nor a large
-// backlog grows the resident set.
+// backlog grows the resident set. The logged queue costs 50-70 bytes a
+// delivery (16-35 MiB at its 500,000 bound) and holds no pointer, so the
+// garbage collector never walks it; the log itself is read with pread,
+// never mapped.
 //
 // # Layout
 //
 // A delivery is a record (state, outcomes; rewritten on each change) and an
 // envelope (written once). Indexes: ready (queued deliveries by ready time,
 // then id), status (status, id), final (final deliveries by last change, for
-// retention), dedupe (key -> first id and time) and dedupe_at (time, key).
-// The meta bucket also holds the ingest log position applied so far.
+// retention) and dedupe_at (time and key -> delivery id; the key index
+// finds a key's entry). The meta bucket also holds the ingest log position
+// up to which records are in bbolt, and the key index stamp.
 package local
 
 import (
