@@ -2,10 +2,12 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +50,7 @@ type ingest struct {
 	closing   bool          // Close began: the log writer stops waiting for room
 	stop      bool          // the mover is to return
 	err       error         // sticky log failure
+	noSpace   error         // the last log write's lack of room, nil once one succeeds
 	moveErr   error         // the last move's failure, nil once one succeeds
 
 	reqs      chan *enqueueOp // to the log writer
@@ -164,11 +167,26 @@ func (s *Store) logBatch(batch []*enqueueOp) {
 		return
 	}
 	if len(fresh) > 0 {
-		if err := s.logFresh(fresh, applied); err != nil {
+		err := s.logFresh(fresh, applied)
+		in.mu.Lock()
+		switch {
+		case err == nil:
+			in.noSpace = nil
+		case isNoSpace(err):
+			// A full disk (the log needed a new segment): refused for
+			// now, tried again with the next batch, at the same place.
+			if in.noSpace == nil {
+				s.log.Error("ingest log write failed for lack of disk space; refusing deliveries until there is room", "err", err)
+			}
+			in.noSpace = err
+		default:
+			// Anything else (an I/O error) may have lost what the
+			// kernel held of earlier writes: stop for good.
 			s.log.Error("ingest log write failed; refusing deliveries until restart", "err", err)
-			in.mu.Lock()
 			in.err = err
-			in.mu.Unlock()
+		}
+		in.mu.Unlock()
+		if err != nil {
 			replyAll(batch, err)
 			return
 		}
@@ -196,6 +214,9 @@ func (s *Store) logFresh(fresh []*enqueueOp, applied uint64) error {
 		w.prune(applied)
 	}
 	if err := w.append(fresh, to, gen); err != nil {
+		if to != nil {
+			to.gen.Store(0) // not turned to after all: free again
+		}
 		return err
 	}
 	if !w.poked && w.end >= w.rotateAt/2 {
@@ -340,6 +361,12 @@ next:
 		fresh = append(fresh, o)
 	}
 	return fresh, answers, nil
+}
+
+// isNoSpace reports whether err is a full disk or quota: not the log's
+// fault, and over once there is room.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // pendingKey is an idempotency key new in a batch being decided.
@@ -571,10 +598,11 @@ func (s *Store) loggedHead() (int, time.Time) {
 	return n, d.r.ReceivedAt
 }
 
-// ingestErr is the sticky log failure, if any, else the failure of the
-// last move into bbolt while moves keep failing (a full disk: the log
-// still takes deliveries, in its segments, until the moves are too far
-// behind).
+// ingestErr is the sticky log failure, if any, else the lack of room of
+// the last log write while writes keep failing for it, else the failure
+// of the last move into bbolt while moves keep failing (a full disk: the
+// log still takes deliveries, in its free segments, until it needs a new
+// one).
 func (s *Store) ingestErr() error {
 	if s.in == nil {
 		return nil
@@ -583,6 +611,9 @@ func (s *Store) ingestErr() error {
 	defer s.in.mu.Unlock()
 	if s.in.err != nil {
 		return s.in.err
+	}
+	if s.in.noSpace != nil {
+		return s.in.noSpace
 	}
 	if s.in.moveErr != nil {
 		return fmt.Errorf("moving logged deliveries into the store fails: %w", s.in.moveErr)

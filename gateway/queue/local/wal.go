@@ -418,6 +418,8 @@ type wal struct {
 	rotateAt int64
 	prep     chan struct{} // pokes the preparer
 	poked    bool          // the preparer was poked during this turn
+	// fault, when set (by tests), fails every append with its error.
+	fault atomic.Pointer[error]
 
 	// mu guards files and next, and the writes of cur and of each
 	// segment's size (the log writer reads them without it).
@@ -525,6 +527,9 @@ func (w *wal) append(ops []*enqueueOp, to *walFile, gen uint64) error {
 	}
 	if off+int64(len(buf)) < cur.size { // in place: end on a page
 		buf = appendWALPadding(buf, gen, off)
+	}
+	if f := w.fault.Load(); f != nil {
+		return fmt.Errorf("ingest log: write: %w", *f)
 	}
 	if _, err := cur.f.WriteAt(buf, off); err != nil {
 		return fmt.Errorf("ingest log: write: %w", err)

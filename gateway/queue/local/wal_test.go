@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -520,5 +521,42 @@ func TestPingReportsFailingMoves(t *testing.T) {
 	}
 	if g := <-read; g.err != nil || g.d.Status != queue.StatusQueued {
 		t.Fatalf("get after recovery = %v, %v; want the delivery, queued", g.d, g.err)
+	}
+}
+
+// A log write that fails for lack of space refuses that batch only: Ping
+// reports it meanwhile, and once there is room the log takes deliveries
+// again without a restart, nothing acknowledged lost. Any other write
+// error stops the log for good.
+func TestLogWriteFailures(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
+	before := mustEnqueue(t, s, delivery("note"))
+	var full error = syscall.ENOSPC
+	s.wal.fault.Store(&full)
+	if _, err := s.Enqueue(ctx(t), delivery("note")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("enqueue on a full disk = %v, want ENOSPC", err)
+	}
+	if err := s.Ping(ctx(t)); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("ping on a full disk = %v, want ENOSPC", err)
+	}
+	s.wal.fault.Store(nil)
+	after := mustEnqueue(t, s, delivery("note"))
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Errorf("ping once there is room: %v", err)
+	}
+	got := []string{mustClaim(t, s).ID, mustClaim(t, s).ID}
+	if !slices.Equal(got, []string{before, after}) {
+		t.Errorf("claimed %v, want %v", got, []string{before, after})
+	}
+	nothingReady(t, s)
+
+	var broken error = syscall.EIO
+	s.wal.fault.Store(&broken)
+	if _, err := s.Enqueue(ctx(t), delivery("note")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("enqueue on a failing disk = %v, want EIO", err)
+	}
+	s.wal.fault.Store(nil)
+	if _, err := s.Enqueue(ctx(t), delivery("note")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("enqueue after an I/O error = %v, want the sticky EIO", err)
 	}
 }
