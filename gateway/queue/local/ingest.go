@@ -51,6 +51,7 @@ type ingest struct {
 	stop      bool          // the mover is to return
 	err       error         // sticky log failure
 	noSpace   error         // the last log write's lack of room, nil once one succeeds
+	noSpaceAt time.Time     // when it failed
 	moveErr   error         // the last move's failure, nil once one succeeds
 
 	reqs      chan *enqueueOp // to the log writer
@@ -178,7 +179,7 @@ func (s *Store) logBatch(batch []*enqueueOp) {
 			if in.noSpace == nil {
 				s.log.Error("ingest log write failed for lack of disk space; refusing deliveries until there is room", "err", err)
 			}
-			in.noSpace = err
+			in.noSpace, in.noSpaceAt = err, time.Now()
 		default:
 			// Anything else (an I/O error) may have lost what the
 			// kernel held of earlier writes: stop for good.
@@ -362,6 +363,10 @@ next:
 	}
 	return fresh, answers, nil
 }
+
+// noSpaceFor is how long Ping reports a log write refused for lack of
+// room after the last one.
+const noSpaceFor = 10 * time.Second
 
 // isNoSpace reports whether err is a full disk or quota: not the log's
 // fault, and over once there is room.
@@ -599,10 +604,11 @@ func (s *Store) loggedHead() (int, time.Time) {
 }
 
 // ingestErr is the sticky log failure, if any, else the lack of room of
-// the last log write while writes keep failing for it, else the failure
-// of the last move into bbolt while moves keep failing (a full disk: the
-// log still takes deliveries, in its free segments, until it needs a new
-// one).
+// the last log write while writes keep failing for it (for noSpaceFor
+// after the last failure: a load balancer that stopped sending deliveries
+// on it would otherwise never see it end), else the failure of the last
+// move into bbolt while moves keep failing (a full disk: the log still
+// takes deliveries, in its free segments, until it needs a new one).
 func (s *Store) ingestErr() error {
 	if s.in == nil {
 		return nil
@@ -612,7 +618,7 @@ func (s *Store) ingestErr() error {
 	if s.in.err != nil {
 		return s.in.err
 	}
-	if s.in.noSpace != nil {
+	if s.in.noSpace != nil && time.Since(s.in.noSpaceAt) < noSpaceFor {
 		return s.in.noSpace
 	}
 	if s.in.moveErr != nil {

@@ -539,6 +539,12 @@ func TestLogWriteFailures(t *testing.T) {
 	if err := s.Ping(ctx(t)); !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("ping on a full disk = %v, want ENOSPC", err)
 	}
+	s.in.mu.Lock()
+	s.in.noSpaceAt = s.in.noSpaceAt.Add(-noSpaceFor) // long ago: no delivery came since
+	s.in.mu.Unlock()
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Errorf("ping %v after the last failure: %v", noSpaceFor, err)
+	}
 	s.wal.fault.Store(nil)
 	after := mustEnqueue(t, s, delivery("note"))
 	if err := s.Ping(ctx(t)); err != nil {
