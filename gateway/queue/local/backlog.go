@@ -72,13 +72,19 @@ type Snapshot struct {
 	unlock func()
 }
 
+// snapshotSettle bounds how long Snapshot waits for the mover (which may
+// be failing: a full disk).
+const snapshotSettle = 2 * time.Minute
+
 // Snapshot opens a Snapshot. The store cannot finish closing while a
 // snapshot is open.
 func (s *Store) Snapshot() (*Snapshot, error) {
 	// Deliveries acknowledged so far belong in the snapshot: the mover
 	// stores those still only in the ingest log (which is not part of
 	// the snapshot).
-	if err := s.settle(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotSettle)
+	defer cancel()
+	if err := s.settle(ctx); err != nil {
 		if errors.Is(err, queue.ErrClosed) {
 			return nil, queue.ErrClosed
 		}

@@ -80,6 +80,10 @@ func (s *Store) Claim(ctx context.Context) (*queue.Delivery, error) {
 	}
 }
 
+// maxAside is the most delayed logged deliveries one claim stores in the
+// ready index before it lets the transaction commit.
+const maxAside = 256
+
 // claimOp takes the first ready delivery, quarantining on the way those
 // that kept killing the process.
 type claimOp struct {
@@ -98,13 +102,20 @@ func (o *claimOp) apply(w *wtx) error {
 	o.got, o.env, o.next, o.wrote, o.quarantined = nil, nil, time.Time{}, false, nil
 	ready := w.bucket(bucketReady)
 	now := nanos(w.now)
+	aside := 0
 	for {
 		// The first delivery still only in the ingest log competes with
 		// the first of the ready index: the one ready first wins.
 		e, logged := w.nextLogged()
-		if logged && uint64(e.ready) > now {
-			// Delayed (NotBefore): into the ready index, out of the way
-			// of the logged deliveries behind it.
+		if logged && e.delayed {
+			// Enqueued with a NotBefore: into the ready index, which
+			// orders it by that time (Enqueue has the mover put it there
+			// before it answers; this is for a claim that comes first).
+			if aside == maxAside {
+				o.next = w.now // claim again at once, in a new transaction
+				return nil
+			}
+			aside++
 			o.wrote = true
 			d, err := w.takeLogged(e)
 			if err != nil {
@@ -123,7 +134,10 @@ func (o *claimOp) apply(w *wtx) error {
 		if k != nil {
 			at, id = splitTimeKey(k)
 		}
-		if logged && (k == nil || uint64(e.ready) <= at) {
+		// A logged delivery is ready from its enqueue (which may come
+		// after this transaction began): it goes first unless the ready
+		// index has one ready now and earlier.
+		if logged && (k == nil || at > now || uint64(e.ready) <= at) {
 			o.wrote = true
 			d, err := w.takeLogged(e)
 			if err != nil {

@@ -111,8 +111,10 @@ type enqueueOp struct {
 	// look again.
 	lookedUp, expired bool
 	expiredAt         uint64
-	// logged is where the log writer put its record.
+	// logged is where the log writer put its record, and seq its number
+	// in the logged queue.
 	logged logged
+	seq    uint64
 
 	receipt queue.Receipt
 }

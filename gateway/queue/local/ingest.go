@@ -104,7 +104,12 @@ func (s *Store) appendWAL(ctx context.Context, o *enqueueOp) error {
 		return queue.ErrClosed
 	}
 	o.prepare()
-	s.in.reqs <- o // the log writer keeps draining
+	select {
+	case s.in.reqs <- o: // the log writer keeps draining, unless it waits for room
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
 	s.mu.RUnlock()
 	select {
 	case <-o.waitCh():
@@ -196,8 +201,23 @@ func (s *Store) logBatch(batch []*enqueueOp) {
 		s.committed.Add(uint64(len(fresh)))
 	}
 	for i, o := range batch {
+		if answers[i] == nil && !o.receipt.Duplicate && !o.r.NotBefore.IsZero() {
+			go s.answerWhenStored(o)
+			continue
+		}
 		o.reply(answers[i])
 	}
+}
+
+// answerWhenStored answers a delivery enqueued with a NotBefore once the
+// mover (asked by logFresh) has it in bbolt's ready index, which orders
+// it among the others by that time: the logged queue is in arrival order.
+// It is acknowledged whatever happens meanwhile: it is in the log, and a
+// store that closes first stores it in bbolt on its way out or at the
+// next Open.
+func (s *Store) answerWhenStored(o *enqueueOp) {
+	_ = s.settleTo(context.Background(), o.seq+1)
+	o.reply(nil)
 }
 
 // logFresh appends fresh to the log, turning to another segment first when the
@@ -232,11 +252,15 @@ func (s *Store) logFresh(fresh []*enqueueOp, applied uint64) error {
 	for _, o := range fresh {
 		e := o.logged
 		e.ready, e.idHash = readyAt(o.at, o.r.NotBefore), in.q.hash(o.r.ID)
+		e.delayed = !o.r.NotBefore.IsZero()
 		key := o.r.Key
 		if !dedupe {
 			key = ""
 		}
-		in.q.push(e, key)
+		o.seq = in.q.push(e, key)
+		if e.delayed {
+			in.flushTo = max(in.flushTo, o.seq+1)
+		}
 	}
 	if in.mustMove() {
 		in.moving.Signal()
@@ -263,21 +287,16 @@ func (s *Store) decide(batch []*enqueueOp) ([]*enqueueOp, []error, error) {
 	in := s.in
 	window := s.opts.DedupeWindow
 	answers := make([]error, len(batch))
-	var cands map[int][]loggedAt // op -> logged deliveries that may share its key or id
+	var cands map[int][]loggedAt // op -> logged deliveries that may share its key
 	in.mu.Lock()
 	for i, o := range batch {
-		var c []loggedAt
 		if window > 0 && o.r.Key != "" {
-			c = in.q.findKey(o.r.Key)
-		}
-		if !o.generated {
-			c = append(c, in.q.findID(o.r.ID)...)
-		}
-		if c != nil {
-			if cands == nil {
-				cands = map[int][]loggedAt{}
+			if c := in.q.findKey(o.r.Key); c != nil {
+				if cands == nil {
+					cands = map[int][]loggedAt{}
+				}
+				cands[i] = c
 			}
-			cands[i] = c
 		}
 	}
 	in.mu.Unlock()
@@ -310,13 +329,17 @@ next:
 				answers[i] = err
 				continue next
 			}
-			switch {
-			case dedupe && lo.r.Key == o.r.Key && o.at.Sub(lo.at) < window:
+			if lo.r.Key == o.r.Key && o.at.Sub(lo.at) < window {
 				o.receipt = queue.Receipt{ID: lo.r.ID, Duplicate: true}
 				continue next
-			case !o.generated && lo.r.ID == o.r.ID:
+			}
+		}
+		// A preset id (never the receiver's: it lets the store make
+		// them) may name a logged delivery: a scan of the logged queue.
+		if !o.generated {
+			if _, ok := s.findLogged(o.r.ID); ok {
 				answers[i] = fmt.Errorf("%w: %s", ErrDuplicateID, o.r.ID)
-				continue next
+				continue
 			}
 		}
 		if dedupe {
@@ -437,6 +460,7 @@ func (in *ingest) taken(keys []string, end walPos) {
 	in.mu.Lock()
 	in.q.pop(keys)
 	in.applied = end
+	in.moveErr = nil // taking into bbolt works (again), whoever did it
 	close(in.popped)
 	in.popped = make(chan struct{})
 	in.room.Broadcast()
@@ -511,6 +535,37 @@ func (o *moveOp) apply(w *wtx) error {
 
 var _ waiter = (*moveOp)(nil)
 
+// drainLog stores every delivery still only in the ingest log in bbolt,
+// for Close once the mover and the log writer stopped: after a clean
+// Close the store file alone holds every acknowledged delivery (a cold
+// backup copies it alone) and the log holds nothing the file lacks. A
+// move that fails (a full disk) leaves the rest in the log, stored by the
+// next Open.
+func (s *Store) drainLog() {
+	moved := 0
+	for {
+		s.in.mu.Lock()
+		left := s.in.q.n
+		s.in.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		o := &moveOp{max: moveMaxRecords}
+		o.prepare()
+		s.ops <- o // the writer runs until Close closes ops, after this
+		<-o.waitCh()
+		if err := o.result(); err != nil {
+			s.log.Error("closing: deliveries still only in the ingest log are stored at the next start",
+				"count", left, "err", err)
+			return
+		}
+		moved += min(left, moveMaxRecords)
+	}
+	if moved > 0 {
+		s.log.Info("closing: deliveries no worker took yet moved from the ingest log into the store", "count", moved)
+	}
+}
+
 // settle waits until every delivery acknowledged before the call is in
 // bbolt, having the mover store them ahead of the workers.
 func (s *Store) settle(ctx context.Context) error {
@@ -561,24 +616,35 @@ func (s *Store) settleID(ctx context.Context, id string) error {
 }
 
 // findLogged returns the number of the logged entry of delivery id, if
-// it is logged only. A candidate taken meanwhile may be read after its
+// it is logged only: a scan of the logged queue, findChunk entries per
+// hold of the lock. A candidate taken meanwhile may be read after its
 // segment was reused: it is then no longer logged, whatever the read says.
 func (s *Store) findLogged(id string) (uint64, bool) {
 	in := s.in
+	h := in.q.hash(id) // the seed never changes: no lock needed
 	in.mu.Lock()
-	cands := in.q.findID(id)
+	from, to := in.q.seq, in.q.tail()
 	in.mu.Unlock()
-	for _, c := range cands {
-		d, err := s.wal.read(c.logged)
+	for ; from < to; from += findChunk {
 		in.mu.Lock()
-		still := c.seq >= in.q.seq
+		cands := in.q.findID(h, from, from+findChunk)
 		in.mu.Unlock()
-		if still && err == nil && d.r.ID == id {
-			return c.seq, true
+		for _, c := range cands {
+			d, err := s.wal.read(c.logged)
+			in.mu.Lock()
+			still := c.seq >= in.q.seq
+			in.mu.Unlock()
+			if still && err == nil && d.r.ID == id {
+				return c.seq, true
+			}
 		}
 	}
 	return 0, false
 }
+
+// findChunk is the number of logged entries findLogged scans per hold of
+// the lock (about 20 us).
+const findChunk = 16384
 
 // loggedHead counts the logged deliveries and finds when the first was
 // received. The caller holds commitMu, so that none is taken meanwhile.

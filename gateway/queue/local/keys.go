@@ -41,11 +41,17 @@ var allBuckets = [][]byte{
 // Version 2 stores envelopes as fields JSON + raw payload, S2-compressed
 // (see codec.go) and keeps the ingest log position in meta. Version 3
 // keeps the delivery id of each idempotency key in dedupe_at and finds
-// keys through the key index instead of the dedupe bucket. Open upgrades
-// version 1 and 2 files in place (their JSON envelopes stay readable), so
-// an older hookgate refuses the file rather than misreading it.
+// keys through the key index instead of the dedupe bucket. Version 4
+// has the ingest log in segments (<file>.wal.N, with padding records)
+// holding the queue until claims, and a key index written without fsync
+// (its stamp changes at each Open). Open upgrades version 1, 2 and 3
+// files in place (their JSON envelopes stay readable, and their logs
+// are read), so an older hookgate refuses the file rather than
+// misreading it: a version 3 binary would miss the segments past .wal.1
+// and stop at the first padding record.
 const (
-	formatVersion   = "3"
+	formatVersion   = "4"
+	formatVersionV3 = "3"
 	formatVersionV2 = "2"
 	formatVersionV1 = "1"
 )

@@ -14,6 +14,9 @@ type logged struct {
 	seg  uint32 // number of its segment (wal.segment)
 	off  uint32 // of its record in the segment
 	size uint32 // of its record, header included
+	// delayed says it was enqueued with a NotBefore: claims put it in
+	// bbolt's ready index, which orders it by that time.
+	delayed bool
 	// ready is when it may be claimed (unix nanoseconds): NotBefore, or
 	// when it was enqueued.
 	ready int64
@@ -43,6 +46,9 @@ type loggedQueue struct {
 	keys     map[uint64]uint64
 	collided map[string]uint64
 	seed     maphash.Seed
+	// keysPeak is the most keys held since keys was made: a Go map never
+	// shrinks, so an emptied queue makes a new one after a big backlog.
+	keysPeak int
 }
 
 func newLoggedQueue() *loggedQueue {
@@ -80,6 +86,7 @@ func (q *loggedQueue) push(e logged, key string) uint64 {
 			q.collided[key] = seq
 		} else {
 			q.keys[h] = seq
+			q.keysPeak = max(q.keysPeak, len(q.keys))
 		}
 	}
 	return seq
@@ -110,6 +117,9 @@ func (q *loggedQueue) pop(keys []string) {
 	}
 	if q.n == 0 { // empty: the next entry reuses the start of the chunk
 		q.head = 0
+		if q.keysPeak > 1<<16 {
+			q.keys, q.keysPeak = map[uint64]uint64{}, 0
+		}
 	}
 }
 
@@ -128,15 +138,17 @@ func (q *loggedQueue) findKey(key string) []loggedAt {
 	return out
 }
 
-// findID returns the entries whose id hash is id's: a scan of the queue
-// (half a millisecond for 300,000 entries), for the rare calls that name a
-// delivery that may be logged only. The caller confirms with the record.
-func (q *loggedQueue) findID(id string) []loggedAt {
-	h := q.hash(id)
+// findID returns the entries numbered in [from, to) whose id hash is h:
+// a scan (half a millisecond for 300,000 entries), for the rare calls
+// that name a delivery that may be logged only; callers scan a long queue
+// a chunk at a time, so that the lock is not held for long. Numbers below
+// the first entry's are skipped. The caller confirms with the record.
+func (q *loggedQueue) findID(h uint64, from, to uint64) []loggedAt {
+	from, to = max(from, q.seq), min(to, q.tail())
 	var out []loggedAt
-	for i := range q.n {
-		if e := q.at(i); e.idHash == h {
-			out = append(out, loggedAt{q.seq + uint64(i), *e})
+	for seq := from; seq < to; seq++ {
+		if e := q.at(int(seq - q.seq)); e.idHash == h {
+			out = append(out, loggedAt{seq, *e})
 		}
 	}
 	return out

@@ -274,7 +274,13 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("local: open %s: %w", path, err)
 	}
-	if !opts.NoWAL {
+	if opts.NoWAL {
+		if err := s.replayLeftoverLog(path + walSuffix); err != nil {
+			_ = s.keys.close()
+			_ = db.Close()
+			return nil, fmt.Errorf("local: open %s: %w", path, err)
+		}
+	} else {
 		w, err := s.openWAL(path + walSuffix)
 		if err != nil {
 			_ = s.keys.close()
@@ -331,6 +337,10 @@ func (s *Store) init() error {
 			if err := upgradeKeys(tx); err != nil {
 				return fmt.Errorf("upgrade from format %s: %w", v, err)
 			}
+			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
+				return fmt.Errorf("upgrade version: %w", err)
+			}
+		case string(v) == formatVersionV3:
 			if err := meta.Put([]byte("version"), []byte(formatVersion)); err != nil {
 				return fmt.Errorf("upgrade version: %w", err)
 			}
@@ -434,6 +444,15 @@ func hasPrefix(k, prefix []byte) bool {
 // return queue.ErrClosed at once; every later call returns queue.ErrClosed.
 // Closing again returns nil.
 func (s *Store) Close() error {
+	if in := s.in; in != nil {
+		// First, so that a log writer waiting for the mover takes the
+		// enqueues blocked on it (holding s.mu shared) and lets Close
+		// have s.mu.
+		in.mu.Lock()
+		in.closing = true
+		in.room.Broadcast()
+		in.mu.Unlock()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -445,18 +464,15 @@ func (s *Store) Close() error {
 
 	s.janitor.Wait()
 	if in := s.in; in != nil {
-		in.mu.Lock()
-		in.closing = true // a log writer waiting for the mover stops waiting
-		in.room.Broadcast()
-		in.mu.Unlock()
 		close(in.reqs) // no sender left: all hold mu shared and saw closed
 		<-in.walDone   // every enqueue is answered
 		in.mu.Lock()
 		in.stop = true
 		in.moving.Broadcast()
 		in.mu.Unlock()
-		<-in.moverDone // logged deliveries stay in the log for the next Open
+		<-in.moverDone
 		<-in.prepDone
+		s.drainLog()
 	}
 	close(s.ops) // no sender left: all hold mu shared and saw closed
 	<-s.writerDone

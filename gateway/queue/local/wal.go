@@ -221,29 +221,9 @@ func (wr *walReader) record() []byte {
 // a new generation in the largest segment (a new one when there is
 // none). It runs in Open, before any other goroutine uses the store.
 func (s *Store) openWAL(base string) (*wal, error) {
-	w := &wal{base: base, rotateAt: walSegmentBytes, prep: make(chan struct{}, 1), byNum: map[uint32]*walFile{}}
-	paths, err := filepath.Glob(base + ".*")
+	w, err := openSegments(base)
 	if err != nil {
-		return nil, fmt.Errorf("open ingest log: %w", err)
-	}
-	for _, path := range paths {
-		num, err := strconv.ParseUint(strings.TrimPrefix(path, base+"."), 10, 32)
-		if err != nil || num == math.MaxUint32 {
-			continue // not a segment
-		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0o600)
-		if err != nil {
-			w.close()
-			return nil, fmt.Errorf("open ingest log: %w", err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			_ = f.Close()
-			w.close()
-			return nil, fmt.Errorf("open ingest log: %w", err)
-		}
-		w.add(&walFile{f: f, path: path, num: uint32(num), size: fi.Size()})
-		w.next = max(w.next, uint32(num)+1)
+		return nil, err
 	}
 	last, err := s.replayWAL(w)
 	if err != nil {
@@ -276,6 +256,48 @@ func (s *Store) openWAL(base string) (*wal, error) {
 	first.gen.Store(last + 1)
 	first.size = max(first.size, walHeaderSize)
 	w.cur, w.end, w.last = first, walHeaderSize, last+1
+	return w, nil
+}
+
+// replayLeftoverLog stores in bbolt whatever the ingest log beside the
+// store file holds past the applied position, and leaves it: for a store
+// opened with Options.NoWAL after running with the log.
+func (s *Store) replayLeftoverLog(base string) error {
+	w, err := openSegments(base)
+	if err != nil {
+		return err
+	}
+	_, err = s.replayWAL(w)
+	return errors.Join(err, w.close())
+}
+
+// openSegments opens the ingest log's segments beside the store file:
+// the files named base + "." + a number.
+func openSegments(base string) (*wal, error) {
+	w := &wal{base: base, rotateAt: walSegmentBytes, prep: make(chan struct{}, 1), byNum: map[uint32]*walFile{}}
+	paths, err := filepath.Glob(base + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("open ingest log: %w", err)
+	}
+	for _, path := range paths {
+		num, err := strconv.ParseUint(strings.TrimPrefix(path, base+"."), 10, 32)
+		if err != nil || num == math.MaxUint32 {
+			continue // not a segment
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("open ingest log: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			w.close()
+			return nil, fmt.Errorf("open ingest log: %w", err)
+		}
+		w.add(&walFile{f: f, path: path, num: uint32(num), size: fi.Size()})
+		w.next = max(w.next, uint32(num)+1)
+	}
 	return w, nil
 }
 
@@ -462,6 +484,13 @@ func (w *wal) create() (*walFile, error) {
 	path := w.base + "." + strconv.FormatUint(uint64(num), 10)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("create ingest log segment: %w", err)
+	}
+	// Its records' fdatasyncs make them durable, not its name: a crash
+	// must not lose the file they are in.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("create ingest log segment: %w", err)
 	}
 	return &walFile{f: f, path: path, num: num}, nil
