@@ -3,36 +3,34 @@ package envelope
 import (
 	"strings"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/hookgate/hookgate/rules/command"
 )
 
 // fill lifts the envelope's fields out of the parsed payload root. It only
 // reads root; every string it stores is a copy.
-func fill(e *Envelope, root *fastjson.Value, instance string) {
+func fill(e *Envelope, root value, instance string) {
 	attrs := object(root, "object_attributes")
 
-	e.Kind = enum(root.Get("object_kind"))
+	e.Kind = enum(root.get("object_kind"))
 	if e.Kind == "" {
-		e.Kind = enum(root.Get("event_name"))
+		e.Kind = enum(root.get("event_name"))
 	}
 	if e.Kind == "" {
 		e.Kind = kindFromEvent(e.Event)
 	}
-	e.Action = enum(attrs.Get("action"))
+	e.Action = enum(attrs.get("action"))
 	if e.Action == "" {
-		e.Action = enum(root.Get("action")) // release, milestone
+		e.Action = enum(root.get("action")) // release, milestone
 	}
-	e.System = boolean(attrs.Get("system"))
+	e.System = boolean(attrs.get("system"))
 
 	fillProject(e, root, attrs, instance)
 	fillUser(e, root, attrs)
 
 	if e.Kind == "note" {
-		e.Note = str(attrs.Get("note"))
-		e.NoteableType = enum(attrs.Get("noteable_type"))
-		e.NoteID = num(attrs.Get("id"))
+		e.Note = str(attrs.get("note"))
+		e.NoteableType = enum(attrs.get("noteable_type"))
+		e.NoteID = num(attrs.get("id"))
 		e.Commands = command.Parse(e.Note)
 		if len(e.Commands) > 0 {
 			e.Command = e.Commands[0]
@@ -43,7 +41,7 @@ func fill(e *Envelope, root *fastjson.Value, instance string) {
 	if e.Kind == "merge_request" {
 		mr = attrs
 	}
-	if mr != nil {
+	if mr.exists() {
 		fillMergeRequest(&e.MergeRequest, root, mr, e.Kind == "merge_request")
 		e.Labels = e.MergeRequest.Labels
 	}
@@ -51,9 +49,9 @@ func fill(e *Envelope, root *fastjson.Value, instance string) {
 	if e.Kind == "issue" || e.Kind == "work_item" {
 		issue = attrs
 	}
-	if issue != nil {
+	if issue.exists() {
 		fillIssue(&e.Issue, root, issue, issue == attrs)
-		if mr == nil {
+		if !mr.exists() {
 			e.Labels = e.Issue.Labels
 		}
 	}
@@ -62,24 +60,24 @@ func fill(e *Envelope, root *fastjson.Value, instance string) {
 }
 
 // fillProject sets Project and Instance.
-func fillProject(e *Envelope, root, attrs *fastjson.Value, instance string) {
+func fillProject(e *Envelope, root, attrs value, instance string) {
 	p := &e.Project
 	proj := object(root, "project")
 	target := object(attrs, "target") // MR events: the target project
 
-	p.ID = firstNum(proj.Get("id"), root.Get("project_id"), target.Get("id"),
-		attrs.Get("target_project_id"), attrs.Get("project_id"))
-	p.Path = firstStr(proj.Get("path_with_namespace"), target.Get("path_with_namespace"),
-		root.Get("path_with_namespace"), root.Get("project_path_with_namespace"))
-	p.URL = firstStr(proj.Get("web_url"), target.Get("web_url"))
+	p.ID = firstNum(proj.get("id"), root.get("project_id"), target.get("id"),
+		attrs.get("target_project_id"), attrs.get("project_id"))
+	p.Path = firstStr(proj.get("path_with_namespace"), target.get("path_with_namespace"),
+		root.get("path_with_namespace"), root.get("project_path_with_namespace"))
+	p.URL = firstStr(proj.get("web_url"), target.get("web_url"))
 
 	// Jobs have no project object: the repository's homepage is the
 	// project's URL. Vulnerabilities only have their own URL, under the
 	// project's ".../-/".
 	if p.URL == "" && p.Path == "" {
-		if home := str(root.Get("repository", "homepage")); isHTTPURL(home) {
+		if home := str(root.get("repository", "homepage")); isHTTPURL(home) {
 			p.URL = home
-		} else if u := str(attrs.Get("url")); isHTTPURL(u) {
+		} else if u := str(attrs.get("url")); isHTTPURL(u) {
 			if i := strings.Index(u, "/-/"); i > 0 {
 				p.URL = u[:i]
 			}
@@ -103,21 +101,21 @@ func fillProject(e *Envelope, root, attrs *fastjson.Value, instance string) {
 // fillUser sets User: the user object, the user_* fields of push and system
 // hooks, the note's author_id for notes whose user has no id, and for
 // user_* system hooks the top-level username and name.
-func fillUser(e *Envelope, root, attrs *fastjson.Value) {
+func fillUser(e *Envelope, root, attrs value) {
 	u := &e.User
 	obj := object(root, "user")
-	u.ID = firstNum(obj.Get("id"), root.Get("user_id"))
-	u.Username = firstStr(obj.Get("username"), root.Get("user_username"))
-	u.Name = firstStr(obj.Get("name"), root.Get("user_name"))
+	u.ID = firstNum(obj.get("id"), root.get("user_id"))
+	u.Username = firstStr(obj.get("username"), root.get("user_username"))
+	u.Name = firstStr(obj.get("name"), root.get("user_name"))
 	if u.ID == 0 && e.Kind == "note" {
-		u.ID = num(attrs.Get("author_id"))
+		u.ID = num(attrs.get("author_id"))
 	}
 	if strings.HasPrefix(e.Kind, "user_") || strings.HasPrefix(e.Kind, "key_") {
 		if u.Username == "" {
-			u.Username = str(root.Get("username"))
+			u.Username = str(root.get("username"))
 		}
 		if u.Name == "" && strings.HasPrefix(e.Kind, "user_") {
-			u.Name = str(root.Get("name"))
+			u.Name = str(root.get("name"))
 		}
 	}
 }
@@ -125,83 +123,83 @@ func fillUser(e *Envelope, root, attrs *fastjson.Value) {
 // fillMergeRequest reads a merge request object: object_attributes of MR
 // events (whose labels are preferably the top-level "labels"), or the
 // top-level merge_request of notes, pipelines and emoji.
-func fillMergeRequest(m *MergeRequest, root, mr *fastjson.Value, event bool) {
-	m.IID = num(mr.Get("iid"))
-	m.Title = str(mr.Get("title"))
-	m.State = enum(mr.Get("state"))
-	m.SourceBranch = str(mr.Get("source_branch"))
-	m.TargetBranch = str(mr.Get("target_branch"))
-	m.Draft = boolean(mr.Get("draft")) || boolean(mr.Get("work_in_progress"))
-	m.SourceProjectID = num(mr.Get("source_project_id"))
+func fillMergeRequest(m *MergeRequest, root, mr value, event bool) {
+	m.IID = num(mr.get("iid"))
+	m.Title = str(mr.get("title"))
+	m.State = enum(mr.get("state"))
+	m.SourceBranch = str(mr.get("source_branch"))
+	m.TargetBranch = str(mr.get("target_branch"))
+	m.Draft = boolean(mr.get("draft")) || boolean(mr.get("work_in_progress"))
+	m.SourceProjectID = num(mr.get("source_project_id"))
 	m.Labels = labels(root, mr, event)
 }
 
 // fillIssue reads an issue object: object_attributes of issue events, or
 // the top-level issue of notes and emoji.
-func fillIssue(is *Issue, root, issue *fastjson.Value, event bool) {
-	is.IID = num(issue.Get("iid"))
-	is.Title = str(issue.Get("title"))
-	is.State = enum(issue.Get("state"))
+func fillIssue(is *Issue, root, issue value, event bool) {
+	is.IID = num(issue.get("iid"))
+	is.Title = str(issue.get("title"))
+	is.State = enum(issue.get("state"))
 	is.Labels = labels(root, issue, event)
 }
 
 // labels returns the label titles of an MR or issue: for their own events
 // the top-level "labels" first, else the object's "labels". Never nil.
-func labels(root, obj *fastjson.Value, event bool) []string {
+func labels(root, obj value, event bool) []string {
 	if event {
-		if t := labelTitles(root.Get("labels")); t != nil {
+		if t := labelTitles(root.get("labels")); t != nil {
 			return t
 		}
 	}
-	if t := labelTitles(obj.Get("labels")); t != nil {
+	if t := labelTitles(obj.get("labels")); t != nil {
 		return t
 	}
 	return []string{}
 }
 
 // fillRef sets Ref, Branch, Tag and SHA.
-func fillRef(e *Envelope, root, attrs, mr *fastjson.Value) {
+func fillRef(e *Envelope, root, attrs, mr value) {
 	isTag := false   // the event's tag flag, for short refs
 	hasFlag := false // the payload has such a flag
 	switch e.Kind {
 	case "push", "tag_push":
-		e.Ref = str(root.Get("ref"))
-		e.SHA = firstStr(root.Get("checkout_sha"), root.Get("after"))
+		e.Ref = str(root.get("ref"))
+		e.SHA = firstStr(root.get("checkout_sha"), root.get("after"))
 	case "pipeline":
-		e.Ref = str(attrs.Get("ref"))
-		e.SHA = str(attrs.Get("sha"))
-		isTag, hasFlag = boolean(attrs.Get("tag")), true
+		e.Ref = str(attrs.get("ref"))
+		e.SHA = str(attrs.get("sha"))
+		isTag, hasFlag = boolean(attrs.get("tag")), true
 	case "build":
-		e.Ref = str(root.Get("ref"))
-		e.SHA = str(root.Get("sha")) // commit.id is the pipeline id
-		isTag, hasFlag = boolean(root.Get("tag")), true
+		e.Ref = str(root.get("ref"))
+		e.SHA = str(root.get("sha")) // commit.id is the pipeline id
+		isTag, hasFlag = boolean(root.get("tag")), true
 	case "note":
 		if e.NoteableType == "Commit" {
-			e.SHA = firstStr(stringOnly(root.Get("commit", "id")), attrs.Get("commit_id"))
+			e.SHA = firstStr(stringOnly(root.get("commit", "id")), attrs.get("commit_id"))
 		}
 	case "release":
-		e.Tag = str(root.Get("tag"))
-		e.SHA = str(stringOnly(root.Get("commit", "id")))
+		e.Tag = str(root.get("tag"))
+		e.SHA = str(stringOnly(root.get("commit", "id")))
 	case "deployment":
-		e.Ref = str(root.Get("ref"))
-		e.SHA = lastSegmentSHA(str(root.Get("commit_url")))
+		e.Ref = str(root.get("ref"))
+		e.SHA = lastSegmentSHA(str(root.get("commit_url")))
 	case "repository_update":
-		if ch := root.GetArray("changes"); len(ch) == 1 {
-			e.Ref = str(ch[0].Get("ref"))
-			e.SHA = str(ch[0].Get("after"))
+		if ch := root.get("changes"); ch.len() == 1 {
+			e.Ref = str(ch.index(0).get("ref"))
+			e.SHA = str(ch.index(0).get("after"))
 		}
 	default:
-		e.Ref = str(stringOnly(root.Get("ref")))
-		e.SHA = firstStr(stringOnly(root.Get("checkout_sha")), stringOnly(root.Get("sha")),
-			stringOnly(root.Get("commit", "id")))
+		e.Ref = str(stringOnly(root.get("ref")))
+		e.SHA = firstStr(stringOnly(root.get("checkout_sha")), stringOnly(root.get("sha")),
+			stringOnly(root.get("commit", "id")))
 	}
-	if mr != nil && e.Ref == "" && e.Tag == "" {
+	if mr.exists() && e.Ref == "" && e.Tag == "" {
 		// MR events, notes on MRs, emoji on MRs: the source branch.
 		e.Ref = e.MergeRequest.SourceBranch
 		e.Branch = e.Ref
 	}
-	if mr != nil && e.SHA == "" {
-		e.SHA = str(mr.Get("last_commit", "id"))
+	if mr.exists() && e.SHA == "" {
+		e.SHA = str(mr.get("last_commit", "id"))
 	}
 
 	switch {
@@ -220,7 +218,7 @@ func fillRef(e *Envelope, root, attrs, mr *fastjson.Value) {
 }
 
 // firstNum returns the first of vs that reads as a non-zero number.
-func firstNum(vs ...*fastjson.Value) int64 {
+func firstNum(vs ...value) int64 {
 	for _, v := range vs {
 		if n := num(v); n != 0 {
 			return n
@@ -230,7 +228,7 @@ func firstNum(vs ...*fastjson.Value) int64 {
 }
 
 // firstStr returns the first of vs that reads as a non-empty string.
-func firstStr(vs ...*fastjson.Value) string {
+func firstStr(vs ...value) string {
 	for _, v := range vs {
 		if s := str(v); s != "" {
 			return s
@@ -239,11 +237,12 @@ func firstStr(vs ...*fastjson.Value) string {
 	return ""
 }
 
-// stringOnly returns v if it is a JSON string, else nil: for fields whose
-// name is shared with numbers elsewhere (a job's commit.id is a number).
-func stringOnly(v *fastjson.Value) *fastjson.Value {
-	if v == nil || v.Type() != fastjson.TypeString {
-		return nil
+// stringOnly returns v if it is a JSON string, else a missing value: for
+// fields whose name is shared with numbers elsewhere (a job's commit.id is
+// a number).
+func stringOnly(v value) value {
+	if v.kind() != kindString {
+		return value{}
 	}
 	return v
 }

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/hookgate/hookgate/rules/command"
 )
 
@@ -37,8 +35,6 @@ func (e *SyntaxError) Error() string {
 // own rather than a pooled one, so the pool does not keep huge buffers.
 const bigBody = 1 << 20
 
-var parsers fastjson.ParserPool
-
 // Normalize builds the envelope of one delivery from its X-Gitlab-Event
 // header, its raw JSON body and the X-Gitlab-Instance header (may be "").
 //
@@ -59,10 +55,11 @@ func Normalize(eventHeader string, body []byte, instance string) (*Envelope, err
 	if start == len(body) {
 		return nil, &SyntaxError{Reason: "body is empty", Offset: -1}
 	}
-	// fastjson's parser tolerates some invalid JSON (bad escapes, control
-	// characters, numbers like 01); the payload is stored and re-encoded
-	// later, so it must first pass the strict validator.
-	if off, reason := validate(body); reason != "" {
+	// One pass checks the body as strictly as encoding/json (the payload is
+	// stored and re-encoded later) and builds the tree fill reads.
+	p := getParser(len(body))
+	defer putParser(p, len(body))
+	if off, reason := p.parse(body); reason != "" {
 		return nil, &SyntaxError{Reason: reason, Offset: int64(off)}
 	}
 	switch body[start] {
@@ -71,19 +68,6 @@ func Normalize(eventHeader string, body []byte, instance string) (*Envelope, err
 		return nil, &SyntaxError{Reason: "body is a JSON array, not an object", Offset: int64(start)}
 	default:
 		return nil, &SyntaxError{Reason: "body is a JSON value but not an object", Offset: int64(start)}
-	}
-	var p *fastjson.Parser
-	if len(body) <= bigBody {
-		p = parsers.Get()
-		defer parsers.Put(p)
-	} else {
-		p = new(fastjson.Parser)
-	}
-	root, err := p.ParseBytes(body)
-	if err != nil {
-		// Not expected after validate: fastjson accepts more, and its depth
-		// limit (fastjson.MaxDepth) is above MaxDepth.
-		return nil, &SyntaxError{Reason: reasonInvalid, Offset: -1}
 	}
 	e := &Envelope{
 		Event:        internEvent(eventHeader),
@@ -94,7 +78,7 @@ func Normalize(eventHeader string, body []byte, instance string) (*Envelope, err
 		Issue:        Issue{Labels: []string{}},
 		Payload:      json.RawMessage(bytes.Clone(body)),
 	}
-	fill(e, root, instance)
+	fill(e, p.root(), instance)
 	return e, nil
 }
 

@@ -2,12 +2,13 @@ package envelope
 
 import "encoding/binary"
 
-// A strict JSON validator. fastjson's parser, used for the field lookups,
-// tolerates some invalid JSON, and its Validate misses control characters
-// in some strings; the payload is stored and re-encoded with encoding/json
-// later, so Normalize must accept exactly what encoding/json accepts. This
-// validator does, in one pass without recursion (so any nesting is safe to
-// look at), and is checked against json.Valid by FuzzNormalize.
+// The lexical checks of the strict JSON parser (tree.go). fastjson, which
+// this package used before, tolerates some invalid JSON, and its Validate
+// misses control characters in some strings; the payload is stored and
+// re-encoded with encoding/json later, so Normalize must accept exactly
+// what encoding/json accepts. The parser does, in one pass without
+// recursion (so any nesting is safe to look at), and is checked against
+// json.Valid by FuzzNormalize.
 
 // MaxDepth is the deepest nesting of objects and arrays Normalize accepts.
 // GitLab's payloads nest a few levels; deeper bodies are refused with a
@@ -30,115 +31,27 @@ var strByte = func() (t [256]bool) {
 	return t
 }()
 
-// validate checks that b is exactly one JSON value surrounded by optional
-// whitespace, nested at most MaxDepth deep. On failure it returns the
-// offset of the offending byte and the reason.
-func validate(b []byte) (int, string) {
-	var stack [MaxDepth]byte // '{' or '[' of each open container
-	depth := 0
-	i := skipSpace(b, 0)
-	for {
-		// A value starts at i.
-		if i >= len(b) {
-			return i, reasonInvalid
-		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if depth == MaxDepth {
-				return i, reasonDepth
-			}
-			stack[depth] = c
-			depth++
-			i = skipSpace(b, i+1)
-			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
-				depth--
-				i++
-				break
-			}
-			if c == '{' {
-				var ok bool
-				if i, ok = member(b, i); !ok {
-					return i, reasonInvalid
-				}
-			}
-			continue
-		case c == '"':
-			var ok bool
-			if i, ok = scanString(b, i); !ok {
-				return i, reasonInvalid
-			}
-		case c == 't':
-			if !hasWord(b, i, "true") {
-				return i, reasonInvalid
-			}
-			i += 4
-		case c == 'f':
-			if !hasWord(b, i, "false") {
-				return i, reasonInvalid
-			}
-			i += 5
-		case c == 'n':
-			if !hasWord(b, i, "null") {
-				return i, reasonInvalid
-			}
-			i += 4
-		case c == '-' || c >= '0' && c <= '9':
-			var ok bool
-			if i, ok = scanNumber(b, i); !ok {
-				return i, reasonInvalid
-			}
-		default:
-			return i, reasonInvalid
-		}
-
-		// After a value: close containers, or a comma then the next value.
-		for {
-			i = skipSpace(b, i)
-			if depth == 0 {
-				if i != len(b) {
-					return i, reasonInvalid
-				}
-				return -1, ""
-			}
-			if i >= len(b) {
-				return i, reasonInvalid
-			}
-			open := stack[depth-1]
-			if open == '{' && b[i] == '}' || open == '[' && b[i] == ']' {
-				depth--
-				i++
-				continue
-			}
-			if b[i] != ',' {
-				return i, reasonInvalid
-			}
-			i = skipSpace(b, i+1)
-			if open == '{' {
-				var ok bool
-				if i, ok = member(b, i); !ok {
-					return i, reasonInvalid
-				}
-			}
-			break
-		}
-	}
-}
-
 // member scans `"key" :` and the whitespace after it, returning the offset
-// of the member's value.
-func member(b []byte, i int) (int, bool) {
+// of the member's value, the key's text (without quotes) and flagKeyEsc
+// when the key holds an escape.
+func member(b []byte, i int) (next int, keyStart, keyEnd int, flag uint8, ok bool) {
 	if i >= len(b) || b[i] != '"' {
-		return i, false
+		return i, 0, 0, 0, false
 	}
-	i, ok := scanString(b, i)
+	keyStart = i + 1
+	i, esc, ok := scanString(b, i)
 	if !ok {
-		return i, false
+		return i, 0, 0, 0, false
+	}
+	keyEnd = i - 1
+	if esc {
+		flag = flagKeyEsc
 	}
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
-		return i, false
+		return i, 0, 0, 0, false
 	}
-	return skipSpace(b, i+1), true
+	return skipSpace(b, i+1), keyStart, keyEnd, flag, true
 }
 
 func skipSpace(b []byte, i int) int {
@@ -153,8 +66,9 @@ func hasWord(b []byte, i int, w string) bool {
 }
 
 // scanString scans the string starting with the quote at b[i] and returns
-// the offset after its closing quote.
-func scanString(b []byte, i int) (int, bool) {
+// the offset after its closing quote, and whether the string holds a
+// backslash escape.
+func scanString(b []byte, i int) (next int, esc, ok bool) {
 	i++
 	for {
 		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
@@ -164,28 +78,29 @@ func scanString(b []byte, i int) (int, bool) {
 			i++
 		}
 		if i >= len(b) {
-			return i, false
+			return i, esc, false
 		}
 		switch b[i] {
 		case '"':
-			return i + 1, true
+			return i + 1, esc, true
 		case '\\':
+			esc = true
 			if i+1 >= len(b) {
-				return i, false
+				return i, esc, false
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return i, false
+					return i, esc, false
 				}
 				i += 6
 			default:
-				return i, false
+				return i, esc, false
 			}
 		default: // a control character
-			return i, false
+			return i, esc, false
 		}
 	}
 }

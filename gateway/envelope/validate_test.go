@@ -38,6 +38,12 @@ func TestSpecial8(t *testing.T) {
 	}
 }
 
+// validate parses b with a new parser and returns parse's result.
+func validate(b []byte) (int, string) {
+	var p parser
+	return p.parse(b)
+}
+
 func TestValidate(t *testing.T) {
 	tests := []string{
 		`{}`, `[]`, `""`, `0`, `-0`, `1.5e+10`, `-1E-2`, `true`, `false`, `null`,
@@ -52,6 +58,9 @@ func TestValidate(t *testing.T) {
 		off, reason := validate([]byte(s))
 		if got, want := reason == "", json.Valid([]byte(s)); got != want {
 			t.Errorf("validate(%q) ok = %v (at %d, %q), json.Valid = %v", s, got, off, reason, want)
+		}
+		if oldOff, oldReason := oldValidate([]byte(s)); off != oldOff || reason != oldReason {
+			t.Errorf("validate(%q) = %d, %q; the former validator gave %d, %q", s, off, reason, oldOff, oldReason)
 		}
 	}
 }

@@ -4,20 +4,19 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"github.com/valyala/fastjson"
 )
 
 // The helpers below read one JSON value leniently: a value of an unexpected
 // type gives the zero value (or a sensible conversion) instead of an error,
 // because one odd field must never make GitLab's delivery fail. They all
-// accept a nil value (a missing field).
+// accept a missing value (a missing field).
 
-// object returns v's member key if that is a JSON object, else nil.
-func object(v *fastjson.Value, key string) *fastjson.Value {
-	m := v.Get(key)
-	if m == nil || m.Type() != fastjson.TypeObject {
-		return nil
+// object returns v's member key if that is a JSON object, else a missing
+// value.
+func object(v value, key string) value {
+	m := v.get(key)
+	if m.kind() != kindObject {
+		return value{}
 	}
 	return m
 }
@@ -25,19 +24,15 @@ func object(v *fastjson.Value, key string) *fastjson.Value {
 // str returns v as a string: a JSON string as is (unescaped), a number as
 // its JSON text, a boolean as "true" or "false"; null, objects and arrays
 // give "". The result never shares memory with the parser.
-func str(v *fastjson.Value) string {
-	if v == nil {
-		return ""
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return string(b)
-	case fastjson.TypeNumber:
-		return string(v.MarshalTo(nil))
-	case fastjson.TypeTrue:
+func str(v value) string {
+	switch v.kind() {
+	case kindString:
+		return string(v.stringBytes())
+	case kindNumber:
+		return string(v.text())
+	case kindTrue:
 		return "true"
-	case fastjson.TypeFalse:
+	case kindFalse:
 		return "false"
 	}
 	return ""
@@ -46,11 +41,11 @@ func str(v *fastjson.Value) string {
 // enum is str for values that usually come from a small known set (kinds,
 // actions, states, noteable types): known values are returned as constants,
 // without allocating.
-func enum(v *fastjson.Value) string {
-	if v == nil || v.Type() != fastjson.TypeString {
+func enum(v value) string {
+	if v.kind() != kindString {
 		return str(v)
 	}
-	b, _ := v.StringBytes()
+	b := v.stringBytes()
 	if s, ok := interned[string(b)]; ok {
 		return s
 	}
@@ -89,24 +84,20 @@ var interned = func() map[string]string {
 
 // num returns v as an int64: a JSON integer, a float with no fraction, or a
 // string holding either; anything else (or out of range) gives 0.
-func num(v *fastjson.Value) int64 {
-	if v == nil {
-		return 0
-	}
+func num(v value) int64 {
 	var text string
-	switch v.Type() {
-	case fastjson.TypeNumber:
-		if n, err := v.Int64(); err == nil {
+	switch v.kind() {
+	case kindNumber:
+		if n, ok := v.int64(); ok {
 			return n
 		}
-		f, err := v.Float64()
+		f, err := v.float64()
 		if err != nil {
 			return 0
 		}
 		return wholeInt(f)
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		text = strings.TrimSpace(string(b))
+	case kindString:
+		text = strings.TrimSpace(string(v.stringBytes()))
 	default:
 		return 0
 	}
@@ -130,19 +121,15 @@ func wholeInt(f float64) int64 {
 
 // boolean returns v as a bool: JSON true, a non-zero number, or a string
 // that strconv.ParseBool reads as true ("true", "1", "t", ...).
-func boolean(v *fastjson.Value) bool {
-	if v == nil {
-		return false
-	}
-	switch v.Type() {
-	case fastjson.TypeTrue:
+func boolean(v value) bool {
+	switch v.kind() {
+	case kindTrue:
 		return true
-	case fastjson.TypeNumber:
-		f, err := v.Float64()
+	case kindNumber:
+		f, err := v.float64()
 		return err == nil && f != 0
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		ok, err := strconv.ParseBool(strings.TrimSpace(string(b)))
+	case kindString:
+		ok, err := strconv.ParseBool(strings.TrimSpace(string(v.stringBytes())))
 		return err == nil && ok
 	}
 	return false
@@ -152,16 +139,15 @@ func boolean(v *fastjson.Value) bool {
 // objects with a "title" or plain strings. It returns nil when v is not an
 // array (so the caller can try another source) and a non-nil slice when it
 // is one, even an empty one.
-func labelTitles(v *fastjson.Value) []string {
-	if v == nil || v.Type() != fastjson.TypeArray {
+func labelTitles(v value) []string {
+	if v.kind() != kindArray {
 		return nil
 	}
-	items, _ := v.Array()
-	titles := make([]string, 0, len(items))
-	for _, it := range items {
+	titles := make([]string, 0, v.len())
+	for it := range v.items() {
 		var t string
-		if it.Type() == fastjson.TypeObject {
-			t = str(it.Get("title"))
+		if it.kind() == kindObject {
+			t = str(it.get("title"))
 		} else {
 			t = str(it)
 		}

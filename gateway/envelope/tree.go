@@ -1,0 +1,228 @@
+package envelope
+
+import "sync"
+
+// A one-pass JSON parser: it accepts exactly what encoding/json accepts,
+// nested at most MaxDepth deep, refusing the rest with the reasons and
+// offsets of the former validator (the package used to validate, then parse
+// again with fastjson), and in the same pass records every value as a node
+// of a flat tree. Nodes point into the body: strings stay raw and are
+// unescaped only when read (lookup.go), and the node slice is reused from
+// one parse to the next, so a pooled parser parses without allocating.
+
+// kind is the JSON type of a node; kindNone is a missing value.
+type kind uint8
+
+const (
+	kindNone kind = iota
+	kindObject
+	kindArray
+	kindString
+	kindNumber
+	kindTrue
+	kindFalse
+	kindNull
+)
+
+// node flags.
+const (
+	// flagEsc: a string node's text holds a backslash escape.
+	flagEsc uint8 = 1 << iota
+	// flagKeyEsc: the member's key holds a backslash escape.
+	flagKeyEsc
+	// flagObjKeyEsc: an object node has at least one flagKeyEsc member.
+	flagObjKeyEsc
+	// flagKeysUnescaped: an object has been searched by unescaped keys
+	// (see parser.member).
+	flagKeysUnescaped
+)
+
+// node is one JSON value of the body.
+type node struct {
+	kind  kind
+	flags uint8
+	// start and end delimit the value's text: a string's without its
+	// quotes, a number's as written; unused for containers and literals.
+	start, end int
+	// keyStart and keyEnd delimit the raw key (without quotes) of an
+	// object member; unused for other values.
+	keyStart, keyEnd int
+	// next is the index of the node after this value and all it contains:
+	// the next member or item of its container, if any.
+	next int
+}
+
+// parser holds a parsed body and the tree of its values. The zero value is
+// ready; a parser is reused for one body after another and is not safe for
+// concurrent use.
+type parser struct {
+	body  []byte
+	nodes []node
+	// stack holds the node index of each open container while parsing.
+	stack [MaxDepth]int
+	// arena receives unescaped strings until the next parse.
+	arena []byte
+}
+
+// parse checks that b is exactly one JSON value surrounded by optional
+// whitespace, nested at most MaxDepth deep, and builds its tree. On failure
+// it returns the offset of the offending byte and the reason; on success,
+// -1 and "", and the root is p.root(). p keeps b until the next parse or
+// putParser.
+func (p *parser) parse(b []byte) (int, string) {
+	p.body = b
+	p.arena = p.arena[:0]
+	nodes, off, reason := p.build(b, p.nodes[:0])
+	p.nodes = nodes
+	return off, reason
+}
+
+// build is parse's loop: it appends the nodes of b to nodes. It never
+// recurses; p.stack holds the open containers.
+func (p *parser) build(b []byte, nodes []node) ([]node, int, string) {
+	depth := 0
+	// The key of the value about to be parsed, when it is a member.
+	var keyStart, keyEnd int
+	var keyFlag uint8
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return nodes, i, reasonInvalid
+		}
+		n := node{flags: keyFlag, keyStart: keyStart, keyEnd: keyEnd, next: len(nodes) + 1}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if depth == MaxDepth {
+				return nodes, i, reasonDepth
+			}
+			n.kind = kindObject
+			if c == '[' {
+				n.kind = kindArray
+			}
+			at := len(nodes)
+			nodes = append(nodes, n) // n.next is set when it closes
+			p.stack[depth] = at
+			depth++
+			i = skipSpace(b, i+1)
+			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
+				depth--
+				i++
+				break
+			}
+			keyStart, keyEnd, keyFlag = 0, 0, 0
+			if c == '{' {
+				var ok bool
+				if i, keyStart, keyEnd, keyFlag, ok = member(b, i); !ok {
+					return nodes, i, reasonInvalid
+				}
+				if keyFlag != 0 {
+					nodes[at].flags |= flagObjKeyEsc
+				}
+			}
+			continue
+		case c == '"':
+			var esc, ok bool
+			n.start = i + 1
+			if i, esc, ok = scanString(b, i); !ok {
+				return nodes, i, reasonInvalid
+			}
+			n.kind, n.end = kindString, i-1
+			if esc {
+				n.flags |= flagEsc
+			}
+			nodes = append(nodes, n)
+		case c == 't':
+			if !hasWord(b, i, "true") {
+				return nodes, i, reasonInvalid
+			}
+			i += 4
+			n.kind = kindTrue
+			nodes = append(nodes, n)
+		case c == 'f':
+			if !hasWord(b, i, "false") {
+				return nodes, i, reasonInvalid
+			}
+			i += 5
+			n.kind = kindFalse
+			nodes = append(nodes, n)
+		case c == 'n':
+			if !hasWord(b, i, "null") {
+				return nodes, i, reasonInvalid
+			}
+			i += 4
+			n.kind = kindNull
+			nodes = append(nodes, n)
+		case c == '-' || c >= '0' && c <= '9':
+			var ok bool
+			n.start = i
+			if i, ok = scanNumber(b, i); !ok {
+				return nodes, i, reasonInvalid
+			}
+			n.kind, n.end = kindNumber, i
+			nodes = append(nodes, n)
+		default:
+			return nodes, i, reasonInvalid
+		}
+
+		// After a value: close containers, or a comma then the next value.
+		for {
+			i = skipSpace(b, i)
+			if depth == 0 {
+				if i != len(b) {
+					return nodes, i, reasonInvalid
+				}
+				return nodes, -1, ""
+			}
+			if i >= len(b) {
+				return nodes, i, reasonInvalid
+			}
+			open := &nodes[p.stack[depth-1]]
+			if open.kind == kindObject && b[i] == '}' || open.kind == kindArray && b[i] == ']' {
+				open.next = len(nodes)
+				depth--
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return nodes, i, reasonInvalid
+			}
+			i = skipSpace(b, i+1)
+			keyStart, keyEnd, keyFlag = 0, 0, 0
+			if open.kind == kindObject {
+				var ok bool
+				if i, keyStart, keyEnd, keyFlag, ok = member(b, i); !ok {
+					return nodes, i, reasonInvalid
+				}
+				if keyFlag != 0 {
+					open.flags |= flagObjKeyEsc
+				}
+			}
+			break
+		}
+	}
+}
+
+// root returns the body's top-level value after a successful parse.
+func (p *parser) root() value { return value{p, 0} }
+
+// treeParsers pools parsers for bodies of up to bigBody bytes.
+var treeParsers = sync.Pool{New: func() any { return new(parser) }}
+
+// getParser returns a parser for a body of n bytes: a pooled one, or a new
+// one for a body above bigBody, so the pool does not keep huge buffers.
+func getParser(n int) *parser {
+	if n > bigBody {
+		return new(parser)
+	}
+	return treeParsers.Get().(*parser)
+}
+
+// putParser gives back a parser from getParser, for a body of n bytes.
+func putParser(p *parser, n int) {
+	if n > bigBody {
+		return
+	}
+	p.body = nil // keep no reference to the caller's buffer
+	treeParsers.Put(p)
+}
