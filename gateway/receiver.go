@@ -16,7 +16,10 @@ import (
 
 // Enqueuer is what the receiver needs from the queue.
 type Enqueuer interface {
-	// Enqueue must return only once the delivery is durable.
+	// Enqueue must return only once the delivery is durable, and keep
+	// neither d nor memory d refers to once it returns: the envelope's
+	// Payload is the request's body, which the server reuses for the
+	// next request (both backends encode the delivery before returning).
 	Enqueue(ctx context.Context, d *queue.Delivery) (queue.Receipt, error)
 	// Ping reports whether the queue can take writes.
 	Ping(ctx context.Context) error
@@ -130,7 +133,7 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
 	raw := c.Request().Body() // raw bytes on the wire: what GitLab signed
-	env, err := envelope.Normalize(event, raw, in.kept[hInstance])
+	env, err := envelope.NormalizeShared(event, raw, in.kept[hInstance]) // Enqueue keeps none of it
 	if err != nil {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})

@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,5 +250,69 @@ func TestReceiverHealthAndUnavailableQueue(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Fatalf("enqueue on a closed queue = %d, want 503", resp.StatusCode)
+	}
+}
+
+// The receiver hands the queue an envelope whose payload is the request's
+// body, which the server reuses for the next request on the connection:
+// what is stored must still be each body as sent (the queue encodes it
+// before Enqueue returns). Bodies of different sizes, concurrently, over
+// keep-alive connections.
+func TestStoredPayloadIsTheBodySent(t *testing.T) {
+	store, err := local.Open(filepath.Join(t.TempDir(), "q.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	v, err := auth.New([]config.WebhookSecret{{Project: "*", Token: config.NewSecret("tok")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := gateway.NewReceiver(gateway.ReceiverOptions{Queue: store, Verifier: v, MaxBodyBytes: 1 << 20})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go app.Listener(ln)
+	defer app.Shutdown()
+	url := "http://" + ln.Addr().String() + "/hooks/gitlab"
+	var mu sync.Mutex
+	sent := map[string][]byte{} // delivery id -> body
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+			for i := range 25 {
+				body := withNote(t, fmt.Sprintf("/retest %d-%d %s", c, i, strings.Repeat("x", (c*25+i)*37)))
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+				req.Header.Set("X-Gitlab-Event", "Note Hook")
+				req.Header.Set("X-Gitlab-Token", "tok")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var answer struct{ ID string }
+				err = json.NewDecoder(resp.Body).Decode(&answer)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 202 {
+					t.Errorf("status %d, %v", resp.StatusCode, err)
+					return
+				}
+				mu.Lock()
+				sent[answer.ID] = body
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for id, body := range sent {
+		d, err := store.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(d.Envelope.Payload, body) {
+			t.Errorf("delivery %s: stored payload differs from the body sent (%d bytes stored, %d sent)", id, len(d.Envelope.Payload), len(body))
+		}
+	}
+	if len(sent) != 100 {
+		t.Errorf("%d deliveries stored, want 100", len(sent))
 	}
 }

@@ -51,6 +51,19 @@ const bigBody = 1 << 20
 //
 // See the package documentation for where each field comes from.
 func Normalize(eventHeader string, body []byte, instance string) (*Envelope, error) {
+	return normalize(eventHeader, body, instance, true)
+}
+
+// NormalizeShared is Normalize with a Payload that is body itself rather
+// than a copy, for a caller done with the Payload before body changes: the
+// receiver hands the envelope to a queue that encodes it before Enqueue
+// returns, and a copy of every body cost it 1.1 us. Every other field
+// is a copy, as with Normalize.
+func NormalizeShared(eventHeader string, body []byte, instance string) (*Envelope, error) {
+	return normalize(eventHeader, body, instance, false)
+}
+
+func normalize(eventHeader string, body []byte, instance string, copyBody bool) (*Envelope, error) {
 	start := skipSpace(body, 0)
 	if start == len(body) {
 		return nil, &SyntaxError{Reason: "body is empty", Offset: -1}
@@ -76,7 +89,10 @@ func Normalize(eventHeader string, body []byte, instance string) (*Envelope, err
 		Command:      command.Command{Args: []string{}},
 		MergeRequest: MergeRequest{Labels: []string{}},
 		Issue:        Issue{Labels: []string{}},
-		Payload:      json.RawMessage(bytes.Clone(body)),
+		Payload:      json.RawMessage(body),
+	}
+	if copyBody {
+		e.Payload = bytes.Clone(body)
 	}
 	fill(e, p.root(), instance)
 	return e, nil
