@@ -132,7 +132,7 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
-	raw := c.Request().Body() // raw bytes on the wire: what GitLab signed
+	raw := c.Request().Body()                                            // raw bytes on the wire: what GitLab signed
 	env, err := envelope.NormalizeShared(event, raw, in.kept[hInstance]) // Enqueue keeps none of it
 	if err != nil {
 		r.Metrics.delivery("", AnswerBadRequest)
