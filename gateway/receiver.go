@@ -132,8 +132,10 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
-	raw := c.Request().Body()                                            // raw bytes on the wire: what GitLab signed
-	env, err := envelope.NormalizeShared(event, raw, in.kept[hInstance]) // Enqueue keeps none of it
+	// The raw bytes on the wire (what GitLab signed), shared with the
+	// envelope's payload: Enqueue keeps none of it.
+	raw := c.Request().Body()
+	env, err := envelope.NormalizeShared(event, raw, in.kept[hInstance])
 	if err != nil {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
