@@ -5,15 +5,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hookgate/hookgate/gateway"
-	"github.com/hookgate/hookgate/gateway/auth"
-	"github.com/hookgate/hookgate/gateway/config"
-	"github.com/hookgate/hookgate/gateway/queue/local"
 )
 
 // syncBuffer is a bytes.Buffer safe for the receiver's goroutines.
@@ -35,15 +31,8 @@ func (s *syncBuffer) String() string {
 }
 
 func TestRefusedDeliveryLogsTheClientBehindTrustedProxies(t *testing.T) {
-	store, err := local.Open(filepath.Join(t.TempDir(), "q.db"), local.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, v := storeAndVerifier(t)
 	defer store.Close()
-	v, err := auth.New([]config.WebhookSecret{{Project: "*", Token: config.NewSecret("tok")}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cases := []struct {
 		name    string
 		trusted []string

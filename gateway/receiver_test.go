@@ -208,7 +208,10 @@ func TestReceiverIgnoresKindsNoRuleWants(t *testing.T) {
 	}
 }
 
-func TestReceiverHealthAndUnavailableQueue(t *testing.T) {
+// storeAndVerifier opens a local store and a verifier taking the token
+// "tok" for every project, for tests that build a receiver themselves.
+func storeAndVerifier(t *testing.T) (*local.Store, *auth.Verifier) {
+	t.Helper()
 	store, err := local.Open(filepath.Join(t.TempDir(), "q.db"), local.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +220,11 @@ func TestReceiverHealthAndUnavailableQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, v
+}
+
+func TestReceiverHealthAndUnavailableQueue(t *testing.T) {
+	store, v := storeAndVerifier(t)
 	app := gateway.NewReceiver(gateway.ReceiverOptions{Queue: store, Verifier: v, MaxBodyBytes: 1 << 20})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go app.Listener(ln)
@@ -259,15 +267,8 @@ func TestReceiverHealthAndUnavailableQueue(t *testing.T) {
 // before Enqueue returns). Bodies of different sizes, concurrently, over
 // keep-alive connections.
 func TestStoredPayloadIsTheBodySent(t *testing.T) {
-	store, err := local.Open(filepath.Join(t.TempDir(), "q.db"), local.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, v := storeAndVerifier(t)
 	defer store.Close()
-	v, err := auth.New([]config.WebhookSecret{{Project: "*", Token: config.NewSecret("tok")}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	app := gateway.NewReceiver(gateway.ReceiverOptions{Queue: store, Verifier: v, MaxBodyBytes: 1 << 20})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go app.Listener(ln)

@@ -117,14 +117,8 @@ func (o *claimOp) apply(w *wtx) error {
 			}
 			aside++
 			o.wrote = true
-			d, err := w.takeLogged(e)
-			if err != nil {
+			if err := w.moveLogged(e); err != nil {
 				return err
-			}
-			if d != nil {
-				if err := w.storeLogged(d); err != nil {
-					return err
-				}
 			}
 			continue
 		}

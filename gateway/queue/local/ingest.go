@@ -441,10 +441,15 @@ func (w *wtx) takeLogged(e logged) (d *enqueueOp, err error) {
 	return d, nil
 }
 
-// storeLogged stores a logged delivery taken by this transaction as it is
-// (queued), unless a delivery with its id is stored already (never
-// expected: Enqueue refuses duplicate ids).
-func (w *wtx) storeLogged(d *enqueueOp) error {
+// moveLogged takes e, the entry nextLogged returned, and stores its
+// delivery as it is (queued), unless a delivery with its id is stored
+// already (never expected: Enqueue refuses duplicate ids) or its record
+// does not read back.
+func (w *wtx) moveLogged(e logged) error {
+	d, err := w.takeLogged(e)
+	if err != nil || d == nil {
+		return err
+	}
 	if w.bucket(bucketDeliveries).Get([]byte(d.r.ID)) != nil {
 		w.s.log.Error("logged delivery already stored; keeping the stored one", "id", d.r.ID)
 		return nil
@@ -520,14 +525,8 @@ func (o *moveOp) apply(w *wtx) error {
 		if !ok {
 			return nil
 		}
-		d, err := w.takeLogged(e)
-		if err != nil {
+		if err := w.moveLogged(e); err != nil {
 			return err
-		}
-		if d != nil {
-			if err := w.storeLogged(d); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
