@@ -219,3 +219,47 @@ func TestSweepRests(t *testing.T) {
 		t.Error("rest on a closed store went on")
 	}
 }
+
+// The count of final deliveries retention reads follows finishes,
+// replays, deletions and a reopen, as the final index does.
+func TestFinalCountFollowsTheIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := open(t, path, Options{Policy: queue.Policy{RetainCount: 3}})
+	indexed := func(s *Store) int64 {
+		t.Helper()
+		var n int
+		if err := s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketFinal).Stats().KeyN; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return int64(n)
+	}
+	check := func(s *Store, want int64, when string) {
+		t.Helper()
+		if got, idx := s.finals.Load(), indexed(s); got != want || idx != want {
+			t.Errorf("%s: counted %d final deliveries, the index holds %d; want %d", when, got, idx, want)
+		}
+	}
+	var ids []string
+	for range 5 {
+		ids = append(ids, mustEnqueue(t, s, delivery("note")))
+	}
+	for range 5 {
+		d := mustClaim(t, s)
+		if err := s.Finish(ctx(t), d.ID, queue.Report{Status: queue.StatusDone}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(s, 5, "after 5 finishes")
+	if err := s.Requeue(ctx(t), ids[4], ""); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 4, "after a replay")
+	if sw, err := s.Sweep(ctx(t)); err != nil || sw.Deliveries != 1 {
+		t.Fatalf("sweep: %+v, %v", sw, err)
+	}
+	check(s, 3, "after the sweep")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(open(t, path, Options{Policy: queue.Policy{RetainCount: 3}}), 3, "after a reopen")
+}

@@ -206,10 +206,11 @@ type Store struct {
 	committed atomic.Uint64
 
 	// queued and running count the deliveries in bbolt with those
-	// statuses (the status index's entries), as committed: counted at
-	// Open, kept by the writer. Backlog reads them instead of walking the
-	// index.
-	queued, running atomic.Int64
+	// statuses (the status index's entries), and finals the final ones
+	// (the final index's entries), as committed: counted at Open, kept by
+	// the writer. Backlog and retention read them instead of walking the
+	// indexes.
+	queued, running, finals atomic.Int64
 	// commitMu is held by the writer from a commit until the counts
 	// above include it, and by view while it begins a transaction.
 	commitMu sync.Mutex
@@ -386,9 +387,10 @@ func upgradeKeys(tx *bolt.Tx) error {
 }
 
 // countStatuses counts the queued and running deliveries in the status
-// index, once, at Open.
+// index, and the final ones in the final index, once, at Open.
 func (s *Store) countStatuses() error {
 	return s.db.View(func(tx *bolt.Tx) error {
+		s.finals.Store(int64(tx.Bucket(bucketFinal).Stats().KeyN))
 		for _, st := range []queue.Status{queue.StatusQueued, queue.StatusRunning} {
 			prefix := statusPrefix(st)
 			var n int64

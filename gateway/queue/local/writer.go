@@ -194,6 +194,7 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 	if err == nil {
 		s.queued.Add(w.queued)
 		s.running.Add(w.running)
+		s.finals.Add(w.finals)
 		if len(w.took) > 0 {
 			s.in.taken(w.took, w.tookEnd)
 		}
@@ -237,9 +238,10 @@ type wtx struct {
 	now  time.Time
 	s    *Store
 	wake bool // a delivery became ready: wake claimers after the commit
-	// queued and running are the changes to the numbers of queued and
-	// running deliveries, applied to the store's counts after the commit.
-	queued, running int64
+	// queued, running and finals are the changes to the numbers of
+	// queued, running and final deliveries, applied to the store's
+	// counts after the commit.
+	queued, running, finals int64
 	// keys are the key index entries this transaction set or deleted,
 	// written (synced) just before it commits.
 	keys map[string]keyEntry
@@ -287,11 +289,13 @@ func (w *wtx) flushKeys() error {
 
 // count records that r's status gains (+1) or loses (-1) one delivery.
 func (w *wtx) count(r *record, delta int64) {
-	switch r.Status {
-	case queue.StatusQueued:
+	switch {
+	case r.Status == queue.StatusQueued:
 		w.queued += delta
-	case queue.StatusRunning:
+	case r.Status == queue.StatusRunning:
 		w.running += delta
+	case r.Status.Final():
+		w.finals += delta
 	}
 }
 
