@@ -111,6 +111,37 @@ func BenchmarkEnqueue(b *testing.B) {
 	}
 }
 
+// BenchmarkMove: the mover storing logged deliveries in bbolt ahead of
+// the workers (past the log's bound, for readers, at Close); the
+// enqueues that log them are not timed. Random keys, as GitLab sends.
+func BenchmarkMove(b *testing.B) {
+	s := benchStore(b)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 32 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				d := benchDelivery()
+				d.Key = uuid.NewString()
+				if _, err := s.Enqueue(context.Background(), d); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	if err := s.settle(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "moved/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
 // BenchmarkEnqueueSerial: one enqueue at a time, one fsync each.
 func BenchmarkEnqueueSerial(b *testing.B) {
 	s := benchStore(b)
