@@ -43,6 +43,7 @@ func bench(args []string) int {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	rounds := fs.Int("rounds", 1, "repeat the whole measurement N times (with --self, a new gateway each round) and judge the targets on the median of the per-round ratios")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process during the gateway run to FILE (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process after the gateway run to FILE (go tool pprof)")
 	verbose := fs.Bool("v", false, "with --self: show the gateway's log")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -72,8 +73,8 @@ func bench(args []string) int {
 		fmt.Fprintln(os.Stderr, "hookgate bench: --rounds must be at least 1")
 		return 2
 	}
-	if *rounds > 1 && *cpuProfile != "" {
-		fmt.Fprintln(os.Stderr, "hookgate bench: --cpuprofile profiles one round: leave out --rounds")
+	if *rounds > 1 && (*cpuProfile != "" || *memProfile != "") {
+		fmt.Fprintln(os.Stderr, "hookgate bench: --cpuprofile and --memprofile profile one round: leave out --rounds")
 		return 2
 	}
 	if *self && *cfgPath != "" && isSet(fs, "workers") {
@@ -93,20 +94,26 @@ func bench(args []string) int {
 		body = b
 	}
 
-	var profile io.Writer
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	var profile, memProf io.Writer
+	for _, o := range []struct {
+		path string
+		w    *io.Writer
+	}{{*cpuProfile, &profile}, {*memProfile, &memProf}} {
+		if o.path == "" {
+			continue
+		}
+		f, err := os.Create(o.path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "hookgate bench: %v\n", err)
 			return 1
 		}
 		defer f.Close()
-		profile = f
+		*o.w = f
 	}
 	r := benchRound{
 		target: *target, self: *self, cfgPath: *cfgPath, workers: *workers, ingestOnly: *ingestOnly, verbose: *verbose,
 		token: *token, signingKey: *signingKey, adminURL: *adminURL, adminToken: *adminToken, pid: *pid,
-		body: body, eventType: *eventType, note: *note, floors: *floors, execFloor: execArgv, profile: profile,
+		body: body, eventType: *eventType, note: *note, floors: *floors, execFloor: execArgv, profile: profile, memProfile: memProf,
 		load: loadgen.Options{
 			Conns: *conns, Duration: *duration, Requests: *requests, Client: *client, Keys: *keys, PollEvery: *poll, Drain: *drain,
 		},
@@ -151,7 +158,7 @@ type benchRound struct {
 	eventType, note           string
 	floors                    bool
 	execFloor                 []string
-	profile                   io.Writer
+	profile, memProfile       io.Writer
 	load                      loadgen.Options
 }
 
@@ -189,7 +196,7 @@ func (b benchRound) run(ctx context.Context) (*loadgen.Report, error) {
 	}
 	load := b.load
 	load.URL, load.Payload, load.Follow, load.RSS, load.AnonRSS = url, payload, follow, rss, anon
-	return loadgen.Bench(ctx, loadgen.Plan{Load: load, Floors: b.floors, ExecFloor: b.execFloor, Progress: os.Stderr, CPUProfile: b.profile})
+	return loadgen.Bench(ctx, loadgen.Plan{Load: load, Floors: b.floors, ExecFloor: b.execFloor, Progress: os.Stderr, CPUProfile: b.profile, MemProfile: b.memProfile})
 }
 
 // isSet reports whether the flag was given on the command line.

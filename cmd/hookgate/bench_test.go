@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -82,11 +87,41 @@ func TestBenchCommand(t *testing.T) {
 		{"bench", "--self", "--exec-floor", "'unterminated"},
 		{"bench", "--self", "--exec-floor", " "},
 		{"bench", "--self", "--rounds", "2", "--cpuprofile", "x.prof"},
+		{"bench", "--self", "--rounds", "2", "--memprofile", "x.prof"},
 		{"bench", "--self", "--target", "http://127.0.0.1:1"},
 		{"bench", "--target", "http://192.0.2.1:80", "--requests", "1"},
 	} {
 		if r := hookgate(t, t.TempDir(), args...); r.code == 0 || r.stderr == "" {
 			t.Errorf("%s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+// TestBenchProfiles: --cpuprofile and --memprofile write pprof profiles
+// (gzipped protocol buffers naming their sample types).
+func TestBenchProfiles(t *testing.T) {
+	dir := t.TempDir()
+	r := hookgate(t, dir, "bench", "--self", "--ingest-only", "--requests", "200", "--conns", "4",
+		"--cpuprofile", "cpu.prof", "--memprofile", "heap.prof")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	for file, sampleType := range map[string]string{"cpu.prof": "cpu", "heap.prof": "inuse_space"} {
+		f, err := os.Open(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: not gzipped: %v", file, err)
+		}
+		b, err := io.ReadAll(z)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if !bytes.Contains(b, []byte(sampleType)) {
+			t.Errorf("%s: no %q sample type in %d bytes", file, sampleType, len(b))
 		}
 	}
 }

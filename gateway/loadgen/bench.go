@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 )
 
@@ -34,6 +35,10 @@ type Plan struct {
 	// the gateway run (the load generator included; with an in-process
 	// gateway, the gateway too).
 	CPUProfile io.Writer
+	// MemProfile, when set, receives a heap profile of this process taken
+	// after the gateway run (after the drain, before an in-process gateway
+	// stops), following a garbage collection: what stays live.
+	MemProfile io.Writer
 }
 
 // Bench runs the plan and returns the evaluated report.
@@ -80,6 +85,12 @@ func Bench(ctx context.Context, p Plan) (*Report, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if p.MemProfile != nil {
+		runtime.GC()
+		if err := pprof.Lookup("heap").WriteTo(p.MemProfile, 0); err != nil {
+			return nil, fmt.Errorf("loadgen: heap profile: %w", err)
+		}
 	}
 	rep.Gateway = g
 	rep.Evaluate()
