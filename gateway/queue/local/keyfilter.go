@@ -15,16 +15,24 @@ import (
 //
 // A key is added before the index write that stores it, so a key the
 // index may hold always passes the filter; a key that passes is looked up
-// in the index as before (false positives cost one Get). Keys dropped
-// from the index stay in the filter until the next Open: more false
-// positives, never a wrong answer. The filter grows as a chain of filters,
-// each twice the size of the one before, so it needs no sizing up front
-// and no rebuild: about 1.2 bytes per key.
+// in the index as before (false positives cost one Get). The filter
+// grows as a chain of filters, each twice the size of the one before, so
+// it needs no sizing up front: about 1.4 bytes per key.
+//
+// Keys dropped from the index (the dedupe window's end) stay in the
+// filter: more false positives, never a wrong answer. So that a gateway
+// running for months does not keep every key it ever saw, the key index
+// replaces the filter once half the keys added to it are gone
+// (keyIndex.refreshFilter): a new filter is built from the index while
+// every key added meanwhile goes to both (next), then swapped in.
 type keyFilter struct {
 	mu      sync.RWMutex
 	filters []*bloom.BloomFilter
 	size    uint // keys the last filter was made for
 	room    uint // keys it takes before the next one starts
+	added   uint // keys added since the filter was made
+	// next, while a replacement is being built, receives every key added.
+	next *keyFilter
 }
 
 const (
@@ -51,7 +59,48 @@ func (f *keyFilter) add(key []byte) {
 	}
 	f.filters[len(f.filters)-1].Add(key)
 	f.room--
+	f.added++
+	if f.next != nil {
+		f.next.add(key)
+	}
 	f.mu.Unlock()
+}
+
+// keys returns how many keys were added since the filter was made.
+func (f *keyFilter) keys() uint {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.added
+}
+
+// bytes returns the memory the filter's bits take.
+func (f *keyFilter) bytes() uint {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := uint(0)
+	for _, b := range f.filters {
+		n += b.Cap() / 8
+	}
+	return n
+}
+
+// setNext makes every key added from now on go to next as well (nil:
+// stop).
+func (f *keyFilter) setNext(next *keyFilter) {
+	f.mu.Lock()
+	f.next = next
+	f.mu.Unlock()
+}
+
+// replace takes over the filters of next, which setNext installed; next
+// is not used afterwards.
+func (f *keyFilter) replace(next *keyFilter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next.mu.Lock()
+	defer next.mu.Unlock()
+	f.filters, f.size, f.room, f.added = next.filters, next.size, next.room, next.added
+	f.next = nil
 }
 
 // mayHold reports whether key may be in the index; false is certain.

@@ -2,12 +2,15 @@ package local
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -51,7 +54,7 @@ var (
 const keyPrefix = 'k'
 
 // keyIndexCache is the key index's block cache, in bytes.
-const keyIndexCache = 16 << 20
+const keyIndexCache = 4 << 20
 
 // keyIndex is the Pebble side of the dedupe index.
 type keyIndex struct {
@@ -62,6 +65,19 @@ type keyIndex struct {
 	// stamp is the store file's stamp since Open, written to the index
 	// by a clean close.
 	stamp []byte
+
+	// writeMu is held by write from the filter's adds to the commit, so
+	// that refreshFilter can take a snapshot holding every key added.
+	writeMu sync.Mutex
+	// deleted counts the keys dropped since the filter was made.
+	deleted    atomic.Int64
+	refreshing atomic.Bool
+	refreshed  sync.WaitGroup
+	stop       chan struct{} // closed by close: a refresh gives up
+	stopOnce   sync.Once
+	// afterSnapshot, when set (tests), runs once the refresh has its
+	// snapshot of the index, before it reads it.
+	afterSnapshot func()
 }
 
 // keyEntry is an index entry: the dedupe_at entry of a key. A zero at
@@ -74,10 +90,11 @@ type keyEntry struct {
 func openKeyIndex(dir string, log *slog.Logger) (*keyIndex, error) {
 	opts := &pebble.Options{
 		Logger: pebbleLogger{log},
-		// With Pebble's default 8 MiB, lookups of new keys kept reading
-		// blocks from the files: 13 us a lookup at 15k deliveries/s,
-		// against 5.5 with 32 MiB. 16 MiB ingests as fast as 32 in a
-		// 60 s run with 30 MiB less resident memory.
+		// Before the key filter, lookups of new keys read blocks from the
+		// files: 13 us a lookup at 15k deliveries/s with Pebble's default
+		// 8 MiB cache, 5.5 with 32 MiB. The filter answers nearly every
+		// lookup now; 4 MiB kept ingest as fast as 16 and took about 12
+		// MiB less resident memory over 10 minutes (docs/performance.md).
 		CacheSize: keyIndexCache,
 		// Lookups are mostly of keys never seen: bloom filters answer
 		// those without reading a block.
@@ -87,7 +104,7 @@ func openKeyIndex(dir string, log *slog.Logger) (*keyIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key index %s: %w", dir, err)
 	}
-	return &keyIndex{db: db, dir: dir, log: log}, nil
+	return &keyIndex{db: db, dir: dir, log: log, stop: make(chan struct{})}, nil
 }
 
 func indexKey(key []byte) []byte {
@@ -151,11 +168,15 @@ func (x *keyIndex) write(entries map[string]keyEntry) error {
 	}
 	b := x.db.NewBatch()
 	defer b.Close()
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
 	var v [8]byte
+	deleted := int64(0)
 	for k, e := range entries {
 		var err error
 		if e.del {
 			err = b.Delete(indexKey([]byte(k)), nil)
+			deleted++
 		} else {
 			x.filter.add([]byte(k)) // before the write: see keyFilter
 			binary.BigEndian.PutUint64(v[:], e.at)
@@ -168,13 +189,75 @@ func (x *keyIndex) write(entries map[string]keyEntry) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("key index: %w", err)
 	}
+	if deleted > 0 && x.deleted.Add(deleted) >= refreshAfter && uint(x.deleted.Load()) >= x.filter.keys()/2 &&
+		x.refreshing.CompareAndSwap(false, true) {
+		x.refreshed.Add(1)
+		go func() {
+			defer x.refreshed.Done()
+			defer x.refreshing.Store(false)
+			x.refreshFilter()
+		}()
+	}
 	return nil
+}
+
+// refreshAfter is the fewest dropped keys that make the key filter worth
+// rebuilding (it must also have lost half its keys).
+const refreshAfter = keyFilterFirst
+
+// refreshFilter replaces x's filter by one built from the keys the index
+// holds now, dropping those it no longer does. Keys added while it reads
+// go to both filters; keys written before it starts are in its snapshot
+// (writeMu). It gives up, keeping the old filter, when x closes.
+func (x *keyIndex) refreshFilter() {
+	old, before := x.filter.keys(), x.filter.bytes()
+	held := uint(max(int64(old)-x.deleted.Load(), 0))
+	next := newKeyFilter(held)
+	x.filter.setNext(next)
+	x.writeMu.Lock()
+	snap := x.db.NewSnapshot()
+	dropped := x.deleted.Load()
+	x.writeMu.Unlock()
+	defer snap.Close()
+	if x.afterSnapshot != nil {
+		x.afterSnapshot()
+	}
+	n := 0
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{keyPrefix}, UpperBound: []byte{keyPrefix + 1}})
+	if err == nil {
+		for ok := it.First(); ok; ok = it.Next() {
+			if n++; n%4096 == 0 {
+				select {
+				case <-x.stop:
+					err = errStopped
+				default:
+				}
+				if err != nil {
+					break
+				}
+			}
+			next.add(it.Key()[1:])
+		}
+		err = cmp.Or(err, it.Close())
+	}
+	if err != nil {
+		x.filter.setNext(nil)
+		if !errors.Is(err, errStopped) {
+			x.log.Warn("key filter: could not rebuild it from the key index; keeping the old one", "err", err)
+		}
+		return
+	}
+	x.filter.replace(next)
+	x.deleted.Add(-dropped)
+	x.log.Info("key filter rebuilt without the keys the dedupe window dropped",
+		"keys_before", old, "keys", n, "bytes_before", before, "bytes", x.filter.bytes())
 }
 
 // closeClean marks the index as holding every write of this Open (the
 // store file's stamp, synced with all before it) and closes it. Call it
 // once nothing writes to the index any more.
 func (x *keyIndex) closeClean() error {
+	x.stopRefresh()
 	if err := x.db.Set(keyStampKey, x.stamp, pebble.Sync); err != nil {
 		_ = x.db.Close()
 		return fmt.Errorf("close key index: %w", err)
@@ -183,10 +266,17 @@ func (x *keyIndex) closeClean() error {
 }
 
 func (x *keyIndex) close() error {
+	x.stopRefresh()
 	if err := x.db.Close(); err != nil {
 		return fmt.Errorf("close key index: %w", err)
 	}
 	return nil
+}
+
+// stopRefresh makes a running refreshFilter give up and waits for it.
+func (x *keyIndex) stopRefresh() {
+	x.stopOnce.Do(func() { close(x.stop) })
+	x.refreshed.Wait()
 }
 
 // newKeyStamp is a random stamp tying a store file to its key index.

@@ -7,7 +7,7 @@ import (
 // Defaults of Options.ReleaseInterval and Options.ReleaseAbove.
 const (
 	DefaultReleaseInterval = 100 * time.Millisecond
-	DefaultReleaseAbove    = 64 << 20
+	DefaultReleaseAbove    = 48 << 20
 )
 
 // runReleaser keeps the process's resident set from filling with the

@@ -68,7 +68,7 @@ func (s *Store) prepareSegment() {
 	w.mu.Unlock()
 }
 
-// errStopped ends a zero-fill when the store closes.
+// errStopped ends a zero-fill or a key filter rebuild when the store closes.
 var errStopped = errors.New("store closing")
 
 // zeroBuffered is zeroFile through the page cache.

@@ -141,7 +141,7 @@ type Options struct {
 	// it gives back the pages of its file the process mapped while
 	// reading it, when something was committed since the last time
 	// (Linux; see runReleaser). 0 means DefaultReleaseInterval (100 ms)
-	// and DefaultReleaseAbove (64 MiB); a negative interval never
+	// and DefaultReleaseAbove (48 MiB); a negative interval never
 	// releases them.
 	ReleaseInterval time.Duration
 	ReleaseAbove    int64
