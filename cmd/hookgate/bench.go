@@ -81,6 +81,9 @@ func bench(args []string) int {
 		fmt.Fprintln(os.Stderr, "hookgate bench: --workers only applies to the generated configuration")
 		return 2
 	}
+	if *self {
+		setGCPercent() // as serve runs
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -17,6 +17,7 @@ func serve(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	setGCPercent()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		printProblems(err)

@@ -57,9 +57,15 @@ type following struct {
 	maxAnon int64
 	err     string
 
-	stop chan struct{}
-	done chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	rssDone chan struct{} // nil when no RSS reader is set
 }
+
+// rssEvery is how often the resident memory is read: its peaks (a
+// garbage collection, a burst of mapped file pages before the store gives
+// them back) last well under the backlog's poll interval.
+const rssEvery = 100 * time.Millisecond
 
 func newFollowing(o Options, queued *atomic.Uint64) *following {
 	return &following{o: o, queued: queued}
@@ -98,10 +104,28 @@ func (f *following) start(ctx context.Context) {
 			}
 		}
 	}()
+	if f.o.RSS != nil || f.o.AnonRSS != nil {
+		f.rssDone = make(chan struct{})
+		go func() {
+			defer close(f.rssDone)
+			t := time.NewTicker(min(rssEvery, f.o.PollEvery))
+			defer t.Stop()
+			for {
+				select {
+				case <-f.stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					f.sampleRSS()
+				}
+			}
+		}()
+	}
 }
 
-// poll takes one sample; it returns it and whether it holds a backlog.
-func (f *following) poll(ctx context.Context) (Sample, bool) {
+// sampleRSS reads the resident memory, keeping the highest.
+func (f *following) sampleRSS() {
 	if f.o.RSS != nil {
 		if rss, err := f.o.RSS(); err == nil {
 			f.mu.Lock()
@@ -116,6 +140,11 @@ func (f *following) poll(ctx context.Context) (Sample, bool) {
 			f.mu.Unlock()
 		}
 	}
+}
+
+// poll takes one sample; it returns it and whether it holds a backlog.
+func (f *following) poll(ctx context.Context) (Sample, bool) {
+	f.sampleRSS()
 	if f.o.Follow == nil {
 		return Sample{}, false
 	}
@@ -157,6 +186,9 @@ func (f *following) finish(ctx context.Context, r *Result, loadStart time.Time, 
 	}
 	close(f.stop)
 	<-f.done
+	if f.rssDone != nil {
+		<-f.rssDone
+	}
 	end, ok := f.poll(ctx)
 	if f.o.Follow != nil {
 		pl := &Pipeline{Source: f.o.Follow.Source(), ProcessedPerSec: -1, DrainTime: -1}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +224,37 @@ func TestRandomKeysAreUUIDs(t *testing.T) {
 	}
 	if res.Keys != KeysRandom || res.Statuses["202"] != 200 || len(seen) != 200 {
 		t.Fatalf("keys %q, statuses %v, %d distinct keys", res.Keys, res.Statuses, len(seen))
+	}
+}
+
+// Resident memory is read every 100 ms whatever the backlog's poll
+// interval, so that a peak of a fraction of a second is in the report.
+func TestBriefMemoryPeakIsCaught(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	p, err := NewPayload(NoteHook, "Note Hook", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	peak := func(base int64) func() (int64, error) {
+		return func() (int64, error) {
+			if reads.Add(1) == 3 { // one read, about 300 ms in (RSS and AnonRSS alternate)
+				return 300 << 20, nil
+			}
+			return base, nil
+		}
+	}
+	res, err := Run(context.Background(), Options{
+		URL: srv.URL, Payload: p, Conns: 2, Duration: 600 * time.Millisecond,
+		PollEvery: time.Hour, RSS: peak(100 << 20), AnonRSS: peak(50 << 20),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MaxRSS != 300<<20 && res.MaxAnonRSS != 300<<20 {
+		t.Errorf("peak missed: max RSS %d MiB, anonymous %d MiB after %d reads", res.MaxRSS>>20, res.MaxAnonRSS>>20, reads.Load())
 	}
 }

@@ -53,7 +53,8 @@ type Options struct {
 	PollEvery time.Duration
 	Drain     time.Duration
 	// RSS and AnonRSS, when set, read the server's resident memory and its
-	// anonymous part at every poll.
+	// anonymous part every 100 ms (every PollEvery when shorter); the
+	// report keeps the highest.
 	RSS, AnonRSS func() (int64, error)
 }
 

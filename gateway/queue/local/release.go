@@ -6,7 +6,7 @@ import (
 
 // Defaults of Options.ReleaseInterval and Options.ReleaseAbove.
 const (
-	DefaultReleaseInterval = 100 * time.Millisecond
+	DefaultReleaseInterval = 50 * time.Millisecond
 	DefaultReleaseAbove    = 48 << 20
 )
 

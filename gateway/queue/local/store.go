@@ -140,7 +140,7 @@ type Options struct {
 	// resident file-backed memory, and ReleaseAbove the size above which
 	// it gives back the pages of its file the process mapped while
 	// reading it, when something was committed since the last time
-	// (Linux; see runReleaser). 0 means DefaultReleaseInterval (100 ms)
+	// (Linux; see runReleaser). 0 means DefaultReleaseInterval (50 ms)
 	// and DefaultReleaseAbove (48 MiB); a negative interval never
 	// releases them.
 	ReleaseInterval time.Duration
