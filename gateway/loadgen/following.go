@@ -89,38 +89,27 @@ func (f *following) start(ctx context.Context) {
 		}
 	}
 	f.stop, f.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(f.done)
-		t := time.NewTicker(f.o.PollEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-f.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				f.poll(ctx)
-			}
-		}
-	}()
+	go f.every(ctx, f.o.PollEvery, f.done, func() { f.poll(ctx) })
 	if f.o.RSS != nil || f.o.AnonRSS != nil {
 		f.rssDone = make(chan struct{})
-		go func() {
-			defer close(f.rssDone)
-			t := time.NewTicker(min(rssEvery, f.o.PollEvery))
-			defer t.Stop()
-			for {
-				select {
-				case <-f.stop:
-					return
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					f.sampleRSS()
-				}
-			}
-		}()
+		go f.every(ctx, min(rssEvery, f.o.PollEvery), f.rssDone, f.sampleRSS)
+	}
+}
+
+// every calls fn every d until finish or ctx ends, then closes done.
+func (f *following) every(ctx context.Context, d time.Duration, done chan<- struct{}, fn func()) {
+	defer close(done)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
 	}
 }
 
