@@ -324,7 +324,7 @@ next:
 		o.receipt = queue.Receipt{}
 		dedupe := window > 0 && o.r.Key != ""
 		for _, c := range cands[i] {
-			lo, err := s.wal.read(c.logged)
+			lo, _, err := s.wal.read(c.logged)
 			if err != nil {
 				answers[i] = err
 				continue next
@@ -428,7 +428,7 @@ func (w *wtx) takeLogged(e logged) (d *enqueueOp, err error) {
 	if f := w.s.in.fault.Load(); f != nil {
 		return nil, *f
 	}
-	d, err = w.s.wal.read(e)
+	d, end, err := w.s.wal.read(e)
 	key := ""
 	if err != nil {
 		w.s.log.Error("acknowledged delivery lost: its record in the ingest log does not read back", "err", err)
@@ -437,7 +437,7 @@ func (w *wtx) takeLogged(e logged) (d *enqueueOp, err error) {
 		key = d.r.Key
 	}
 	w.took = append(w.took, key)
-	w.tookEnd = w.s.wal.endOf(e)
+	w.tookEnd = end
 	return d, nil
 }
 
@@ -629,7 +629,7 @@ func (s *Store) findLogged(id string) (uint64, bool) {
 		cands := in.q.findID(h, from, from+findChunk)
 		in.mu.Unlock()
 		for _, c := range cands {
-			d, err := s.wal.read(c.logged)
+			d, _, err := s.wal.read(c.logged)
 			in.mu.Lock()
 			still := c.seq >= in.q.seq
 			in.mu.Unlock()
@@ -661,7 +661,7 @@ func (s *Store) loggedHead() (int, time.Time) {
 	if n == 0 {
 		return 0, time.Time{}
 	}
-	d, err := s.wal.read(first)
+	d, _, err := s.wal.read(first)
 	if err != nil {
 		return n, time.Time{}
 	}

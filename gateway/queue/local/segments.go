@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 )
 
@@ -66,6 +67,20 @@ func (s *Store) prepareSegment() {
 	w.mu.Lock()
 	w.add(wf)
 	w.mu.Unlock()
+}
+
+// syncDir makes the names in directory dir durable. Windows cannot sync
+// a directory (and needs not): there it only checks dir opens.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if runtime.GOOS == "windows" {
+		err = nil
+	}
+	return errors.Join(err, d.Close())
 }
 
 // errStopped ends a zero-fill or a key filter rebuild when the store closes.

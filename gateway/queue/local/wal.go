@@ -588,33 +588,27 @@ func (w *wal) segment(num uint32) *walFile {
 	return w.byNum[num]
 }
 
-// read returns the enqueue of the record at e, checked against its CRC;
-// its rec and env are its own.
-func (w *wal) read(e logged) (*enqueueOp, error) {
+// read returns the enqueue of the record at e, checked against its CRC
+// (its rec and env are its own), and the log position just after the
+// record.
+func (w *wal) read(e logged) (*enqueueOp, walPos, error) {
 	wf := w.segment(e.seg)
 	if wf == nil {
-		return nil, fmt.Errorf("ingest log: segment %d is gone", e.seg)
+		return nil, walPos{}, fmt.Errorf("ingest log: segment %d is gone", e.seg)
 	}
+	gen := wf.gen.Load()
+	end := walPos{gen: gen, off: int64(e.off) + int64(e.size)}
 	buf := make([]byte, e.size)
 	if _, err := wf.f.ReadAt(buf, int64(e.off)); err != nil {
-		return nil, fmt.Errorf("ingest log %s: read at %d: %w", wf.path, e.off, err)
+		return nil, end, fmt.Errorf("ingest log %s: read at %d: %w", wf.path, e.off, err)
 	}
 	n := binary.LittleEndian.Uint32(buf)
-	if int64(n)+walRecordHead != int64(len(buf)) || walCRC(wf.gen.Load(), buf[walRecordHead:]) != binary.LittleEndian.Uint32(buf[4:]) {
-		return nil, fmt.Errorf("ingest log %s: record at %d is damaged", wf.path, e.off)
+	if int64(n)+walRecordHead != int64(len(buf)) || walCRC(gen, buf[walRecordHead:]) != binary.LittleEndian.Uint32(buf[4:]) {
+		return nil, end, fmt.Errorf("ingest log %s: record at %d is damaged", wf.path, e.off)
 	}
 	o, err := decodeWALPayload(buf[walRecordHead:])
 	if err != nil {
-		return nil, fmt.Errorf("ingest log %s: record at %d: %w", wf.path, e.off, err)
+		return nil, end, fmt.Errorf("ingest log %s: record at %d: %w", wf.path, e.off, err)
 	}
-	return o, nil
-}
-
-// endOf is the position just after e's record.
-func (w *wal) endOf(e logged) walPos {
-	var gen uint64
-	if wf := w.segment(e.seg); wf != nil {
-		gen = wf.gen.Load()
-	}
-	return walPos{gen: gen, off: int64(e.off) + int64(e.size)}
+	return o, end, nil
 }
