@@ -2,7 +2,6 @@ package local
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -189,16 +188,25 @@ func (x *keyIndex) write(entries map[string]keyEntry) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("key index: %w", err)
 	}
-	if deleted > 0 && x.deleted.Add(deleted) >= refreshAfter && uint(x.deleted.Load()) >= x.filter.keys()/2 &&
-		x.refreshing.CompareAndSwap(false, true) {
-		x.refreshed.Add(1)
-		go func() {
-			defer x.refreshed.Done()
-			defer x.refreshing.Store(false)
-			x.refreshFilter()
-		}()
+	if deleted > 0 {
+		x.dropped(deleted)
 	}
 	return nil
+}
+
+// dropped counts n keys deleted from the index, and starts rebuilding the
+// filter once at least refreshAfter of its keys, and half, are gone.
+func (x *keyIndex) dropped(n int64) {
+	d := x.deleted.Add(n)
+	if d < refreshAfter || uint(d) < x.filter.keys()/2 || !x.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	x.refreshed.Add(1)
+	go func() {
+		defer x.refreshed.Done()
+		defer x.refreshing.Store(false)
+		x.refreshFilter()
+	}()
 }
 
 // refreshAfter is the fewest dropped keys that make the key filter worth
@@ -223,23 +231,13 @@ func (x *keyIndex) refreshFilter() {
 		x.afterSnapshot()
 	}
 	n := 0
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{keyPrefix}, UpperBound: []byte{keyPrefix + 1}})
-	if err == nil {
-		for ok := it.First(); ok; ok = it.Next() {
-			if n++; n%4096 == 0 {
-				select {
-				case <-x.stop:
-					err = errStopped
-				default:
-				}
-				if err != nil {
-					break
-				}
-			}
-			next.add(it.Key()[1:])
+	err := eachKey(snap, func(k []byte) error {
+		if n++; n%4096 == 0 && x.stopping() {
+			return errStopped
 		}
-		err = cmp.Or(err, it.Close())
-	}
+		next.add(k)
+		return nil
+	})
 	if err != nil {
 		x.filter.setNext(nil)
 		if !errors.Is(err, errStopped) {
@@ -271,6 +269,16 @@ func (x *keyIndex) close() error {
 		return fmt.Errorf("close key index: %w", err)
 	}
 	return nil
+}
+
+// stopping reports whether x is closing.
+func (x *keyIndex) stopping() bool {
+	select {
+	case <-x.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // stopRefresh makes a running refreshFilter give up and waits for it.
@@ -357,31 +365,32 @@ func (s *Store) openKeyIndex(path string) (*keyIndex, error) {
 // the count sizes the filter, so no copy of the keys is kept meanwhile).
 func (x *keyIndex) loadFilter() error {
 	n := uint(0)
-	if err := x.eachKey(func([]byte) { n++ }); err != nil {
+	if err := eachKey(x.db, func([]byte) error { n++; return nil }); err != nil {
 		return err
 	}
 	f := newKeyFilter(n)
-	if err := x.eachKey(f.add); err != nil {
+	if err := eachKey(x.db, func(k []byte) error { f.add(k); return nil }); err != nil {
 		return err
 	}
 	x.filter = f
 	return nil
 }
 
-// eachKey calls fn with every idempotency key of the index; fn must not
-// keep the slice.
-func (x *keyIndex) eachKey(fn func(key []byte)) error {
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyPrefix}, UpperBound: []byte{keyPrefix + 1}})
+// eachKey calls fn with every idempotency key r (the index, or a
+// snapshot of it) holds, until fn returns an error; fn must not keep the
+// slice.
+func eachKey(r pebble.Reader, fn func(key []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{keyPrefix}, UpperBound: []byte{keyPrefix + 1}})
 	if err != nil {
 		return fmt.Errorf("key index: %w", err)
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		fn(it.Key()[1:])
+	for ok := it.First(); ok && err == nil; ok = it.Next() {
+		err = fn(it.Key()[1:])
 	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("key index: %w", err)
+	if cerr := it.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("key index: %w", cerr)
 	}
-	return nil
+	return err
 }
 
 // withFilter loads x's filter, closing x if that fails.
