@@ -88,7 +88,7 @@ func Bench(ctx context.Context, p Plan) (*Report, error) {
 	}
 	if p.MemProfile != nil {
 		runtime.GC()
-		if err := pprof.Lookup("heap").WriteTo(p.MemProfile, 0); err != nil {
+		if err := pprof.WriteHeapProfile(p.MemProfile); err != nil {
 			return nil, fmt.Errorf("loadgen: heap profile: %w", err)
 		}
 	}
