@@ -132,26 +132,13 @@ func (p *parser) build(b []byte, nodes []node) ([]node, int, string) {
 				n.flags |= flagEsc
 			}
 			nodes = append(nodes, n)
-		case c == 't':
-			if !hasWord(b, i, "true") {
+		case c == 't' || c == 'f' || c == 'n':
+			word, k := literal(c)
+			if !hasWord(b, i, word) {
 				return nodes, i, reasonInvalid
 			}
-			i += 4
-			n.kind = kindTrue
-			nodes = append(nodes, n)
-		case c == 'f':
-			if !hasWord(b, i, "false") {
-				return nodes, i, reasonInvalid
-			}
-			i += 5
-			n.kind = kindFalse
-			nodes = append(nodes, n)
-		case c == 'n':
-			if !hasWord(b, i, "null") {
-				return nodes, i, reasonInvalid
-			}
-			i += 4
-			n.kind = kindNull
+			i += len(word)
+			n.kind = k
 			nodes = append(nodes, n)
 		case c == '-' || c >= '0' && c <= '9':
 			var ok bool
@@ -201,6 +188,17 @@ func (p *parser) build(b []byte, nodes []node) ([]node, int, string) {
 			break
 		}
 	}
+}
+
+// literal returns the literal starting with c ('t', 'f' or 'n') and its kind.
+func literal(c byte) (string, kind) {
+	switch c {
+	case 't':
+		return "true", kindTrue
+	case 'f':
+		return "false", kindFalse
+	}
+	return "null", kindNull
 }
 
 // root returns the body's top-level value after a successful parse.
