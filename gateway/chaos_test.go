@@ -23,6 +23,7 @@ import (
 
 	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/gateway/queue/local"
+	"github.com/hookgate/hookgate/internal/testproc"
 )
 
 // The chaos test's size. `task chaos` sets HOOKGATE_CHAOS=full for the
@@ -195,7 +196,7 @@ func (c *chaos) tryStart() error {
 	case c.limitKB < 0:
 		limit = "unlimited"
 	}
-	p.cmd = exec.Command("bash", "-c", "ulimit -v "+limit+"; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
+	p.cmd = testproc.Command(c.t, "bash", "-c", "ulimit -v "+limit+"; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/internal/testproc"
 )
 
 // process is a hookgate binary run by a test as a supervisor would.
@@ -54,17 +55,15 @@ func freeAddr(t *testing.T) string {
 // exhausts memory kills it quickly) and waits until it answers /healthz.
 func (p *process) start() {
 	p.t.Helper()
-	p.cmd = exec.Command("bash", "-c", "ulimit -v 3000000; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
+	// bash execs the binary, which keeps bash's process group and death
+	// signal: the gateway dies with the test, however the test ends.
+	p.cmd = testproc.Command(p.t, "bash", "-c", "ulimit -v 3000000; exec \"$0\" serve --config \"$1\"", p.bin, p.cfg)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
 	p.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(p.cmd, p.exited)
-	// A test that fails half-way must not leave the gateway running (an
-	// exited process ignores the signal).
-	c := p.cmd
-	p.t.Cleanup(func() { _ = c.Process.Signal(syscall.SIGKILL) })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(p.url + "/healthz")
@@ -214,6 +213,7 @@ end
 		acked = map[string]bool{} // delivery ids answered 2xx
 		next  atomic.Int64
 	)
+	bodyWith := noteBodies(t)
 	p.start()
 	for round := range rounds {
 		// 16 senders; the process is killed once this round's share is acked.
@@ -232,7 +232,7 @@ end
 					if n > total {
 						return
 					}
-					id, ok := p.send(withNote(t, fmt.Sprintf("/work %d", n)), fmt.Sprintf("key-%d", n))
+					id, ok := p.send(bodyWith(fmt.Sprintf("/work %d", n)), fmt.Sprintf("key-%d", n))
 					if ok {
 						mu.Lock()
 						acked[id] = true
@@ -242,7 +242,14 @@ end
 				}
 			})
 		}
-		for acksThisRound.Load() < total/rounds/2 && next.Load() < total {
+		// Wait for this round's acks, but not forever: if the senders
+		// cannot get through, the checks below say what was lost.
+		for waitUntil := time.Now().Add(60 * time.Second); acksThisRound.Load() < total/rounds/2 && next.Load() < total; {
+			if time.Now().After(waitUntil) {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("round %d: only %d acks in 60s", round+1, acksThisRound.Load())
+			}
 			time.Sleep(time.Millisecond)
 		}
 		p.kill() // SIGKILL with requests and plugin runs in flight
@@ -253,7 +260,7 @@ end
 	}
 	// Send what is left on the restarted process.
 	for n := next.Add(1); n <= total; n = next.Add(1) {
-		if id, ok := p.send(withNote(t, fmt.Sprintf("/work %d", n)), fmt.Sprintf("key-%d", n)); ok {
+		if id, ok := p.send(bodyWith(fmt.Sprintf("/work %d", n)), fmt.Sprintf("key-%d", n)); ok {
 			acked[id] = true
 		}
 	}

@@ -13,33 +13,48 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/internal/fixtures"
 )
 
-// fixture reads a payload from the shared GitLab fixtures.
+// fixture reads one of GitLab's documented payloads (testdata/gitlab/docs).
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "gitlab", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
+	return fixtures.Read(t, "docs/"+name)
 }
 
 // withNote returns the note fixture with its note text replaced.
 func withNote(t testing.TB, note string) []byte {
 	t.Helper()
+	return noteBodies(t)(note)
+}
+
+// noteBodies reads the note fixture once and returns a function giving it
+// with its note text replaced. That function never fails, so goroutines a
+// test starts may call it (t.Fatal would end only the goroutine).
+func noteBodies(t testing.TB) func(note string) []byte {
+	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(fixture(t, "note_merge_request.json"), &m); err != nil {
 		t.Fatal(err)
 	}
-	m["object_attributes"].(map[string]any)["note"] = note
-	b, _ := json.Marshal(m)
-	return b
+	attrs := m["object_attributes"].(map[string]any)
+	var mu sync.Mutex // the map is shared by the callers
+	return func(note string) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		attrs["note"] = note
+		b, err := json.Marshal(m)
+		if err != nil {
+			panic(err) // a map of decoded JSON always encodes
+		}
+		return b
+	}
 }
 
 // testGateway is a real gateway serving on a loopback port.

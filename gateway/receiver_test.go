@@ -277,11 +277,12 @@ func TestStoredPayloadIsTheBodySent(t *testing.T) {
 	var mu sync.Mutex
 	sent := map[string][]byte{} // delivery id -> body
 	var wg sync.WaitGroup
+	bodyWith := noteBodies(t)
 	for c := range 4 {
 		wg.Go(func() {
 			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 			for i := range 25 {
-				body := withNote(t, fmt.Sprintf("/retest %d-%d %s", c, i, strings.Repeat("x", (c*25+i)*37)))
+				body := bodyWith(fmt.Sprintf("/retest %d-%d %s", c, i, strings.Repeat("x", (c*25+i)*37)))
 				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 				req.Header.Set("X-Gitlab-Event", "Note Hook")
 				req.Header.Set("X-Gitlab-Token", "tok")

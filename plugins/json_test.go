@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/hookgate/hookgate/internal/fixtures"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -58,13 +58,8 @@ func normalize(v any) any {
 // hand-written decoder and compares with encoding/json.
 func TestDecodeJSONMatchesEncodingJSON(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.json")
-	if out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "gitlab.com/gitlab-org/api/client-go").Output(); err == nil {
-		dir := strings.TrimSpace(string(out))
-		more, _ := filepath.Glob(filepath.Join(dir, "testdata", "webhooks", "*.json"))
-		files = append(files, more...)
-	}
-	if len(files) < 2 {
-		t.Logf("client-go testdata not found; checking %d file(s)", len(files))
+	for _, f := range fixtures.All(t) {
+		files = append(files, f.File)
 	}
 	st := testState(t)
 	for _, f := range files {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/config"
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/internal/fixtures"
 )
 
 // liveGateway is a gateway served in this process on a loopback port.
@@ -88,14 +88,10 @@ plugin = "ok"
 	return &liveGateway{cfg: cfgPath, url: "http://" + ln.Addr().String()}
 }
 
-// sharedFixture reads a payload from the shared GitLab fixtures.
+// sharedFixture reads one of GitLab's documented payloads (testdata/gitlab/docs).
 func sharedFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "gitlab", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return fixtures.Read(t, "docs/"+name)
 }
 
 // deliver posts a payload and waits until the delivery is final.

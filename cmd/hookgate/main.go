@@ -57,7 +57,7 @@ func run(args []string) int {
 	case "replay":
 		return replay(rest, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
-		return version()
+		return version(os.Stdout)
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testproc"
 )
 
 // bin is the hookgate binary built once for all tests.
@@ -52,6 +54,7 @@ func hookgate(t *testing.T, dir string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	testproc.Own(t, cmd)
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -99,8 +102,47 @@ const okPlugin = "function handle(event, params)\n  return { ok = true }\nend\n"
 
 func TestVersion(t *testing.T) {
 	r := hookgate(t, t.TempDir(), "version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "hookgate ") || !strings.Contains(r.stdout, "\ngo: go1.") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "hookgate ") || !strings.Contains(r.stdout, "\nmodule: github.com/hookgate/hookgate\n") ||
+		!strings.Contains(r.stdout, "\ngo: go1.") {
 		t.Fatalf("version: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestVersionFromBuildInfo builds the binary as a user would from a
+// checkout (VCS stamping on) and with a version set at link time, and
+// checks that version reports what the toolchain recorded.
+func TestVersionFromBuildInfo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary twice")
+	}
+	dir := t.TempDir()
+	stamped := filepath.Join(dir, "stamped")
+	if out, err := exec.Command("go", "build", "-buildvcs=auto", "-ldflags=-X main.Version=v9.8.7", "-o", stamped, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(stamped, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "hookgate v9.8.7\n") {
+		t.Fatalf("version with -X main.Version: %v\n%s", err, out)
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Logf("not a git checkout (%v): the VCS revision is not checked", err)
+		return
+	}
+	vcs := filepath.Join(dir, "vcs")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", vcs, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
+	}
+	out, err = exec.Command(vcs, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Go stamps a pseudo-version naming the commit (Go 1.24+), or (devel).
+	rev := strings.TrimSpace(string(head))
+	first, _, _ := strings.Cut(string(out), "\n")
+	if want := "vcs.revision: " + rev + "\n"; !strings.Contains(string(out), want) ||
+		(first != "hookgate (devel)" && !strings.Contains(first, rev[:12])) {
+		t.Errorf("version of a checkout build:\n%s\nwant %q and a version naming %s", out, want, rev[:12])
 	}
 }
 
@@ -364,7 +406,7 @@ var listenRe = regexp.MustCompile(`"msg":"hookgate listening","addr":"([^"]+)"`)
 func startServe(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
 	s := &server{stderr: &logBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
+	s.cmd = testproc.Command(t, bin, append([]string{"serve"}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

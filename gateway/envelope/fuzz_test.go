@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"unsafe"
 )
@@ -19,19 +18,12 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // (nested at most MaxDepth deep), and then Payload is the body and every list is non-nil;
 // otherwise the error is a *SyntaxError.
 func FuzzNormalize(f *testing.F) {
-	for _, fx := range loadSharedFixtures(f) {
+	for _, fx := range loadFixtures(f, "") {
 		body, err := os.ReadFile(fx.file)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(fx.event, body)
-	}
-	if files, _ := filepath.Glob(filepath.Join(clientGoTestdata(f), "*", "*.json")); len(files) > 0 {
-		for _, file := range files {
-			if body, err := os.ReadFile(file); err == nil {
-				f.Add(clientGoEvent(filepath.Base(filepath.Dir(file)), filepath.Base(file)), body)
-			}
-		}
 	}
 	for _, s := range []string{"", "{", "[]", `{"a":"\u00"}`, `{"object_kind":"note","object_attributes":{"note":"/a \"b c\""}}`, "{\"a\":1e999}", `{"project":{"id":"5"}}`} {
 		f.Add("Note Hook", []byte(s))

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hookgate/hookgate/internal/fixtures"
 	"github.com/hookgate/hookgate/rules/command"
 )
 
@@ -78,39 +79,26 @@ func TestNormalizeSharedFixtures(t *testing.T) {
 }
 
 func TestNormalizeClientGoTestdata(t *testing.T) {
-	root := clientGoTestdata(t)
-	seen := 0
-	for _, dir := range []string{"webhooks", "systemhooks"} {
-		files, err := filepath.Glob(filepath.Join(root, dir, "*.json"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("no payloads in %s: %v", filepath.Join(root, dir), err)
-		}
-		for _, file := range files {
-			key := dir + "/" + filepath.Base(file)
-			seen++
-			t.Run(key, func(t *testing.T) {
-				want, ok := clientGoWant[key]
-				if !ok {
-					t.Fatalf("no expectation for %s", key)
-				}
-				event := clientGoEvent(dir, filepath.Base(file))
-				if event == "" {
-					t.Fatalf("no X-Gitlab-Event known for %s", key)
-				}
-				body, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := Normalize(event, body, "")
-				if err != nil {
-					t.Fatalf("Normalize: %v", err)
-				}
-				checkEnvelope(t, got, want, event, body)
-			})
-		}
+	fixtures := loadFixtures(t, "client-go/")
+	for _, fx := range fixtures {
+		t.Run(fx.key, func(t *testing.T) {
+			want, ok := clientGoWant[fx.key]
+			if !ok {
+				t.Fatalf("no expectation for %s", fx.key)
+			}
+			body, err := os.ReadFile(fx.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Normalize(fx.event, body, "")
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			checkEnvelope(t, got, want, fx.event, body)
+		})
 	}
-	if seen != len(clientGoWant) {
-		t.Errorf("saw %d files, expected %d", seen, len(clientGoWant))
+	if len(fixtures) != len(clientGoWant) {
+		t.Errorf("events.tsv lists %d client-go files, expected %d", len(fixtures), len(clientGoWant))
 	}
 }
 
@@ -118,16 +106,8 @@ func TestNormalizeClientGoTestdata(t *testing.T) {
 // independent reader, that every payload file yields a kind and, when the
 // payload names its project, the project path.
 func TestNormalizeEveryFileHasKindAndPath(t *testing.T) {
-	var files []string
-	for _, fx := range loadSharedFixtures(t) {
-		files = append(files, fx.file)
-	}
-	root := clientGoTestdata(t)
-	for _, dir := range []string{"webhooks", "systemhooks"} {
-		more, _ := filepath.Glob(filepath.Join(root, dir, "*.json"))
-		files = append(files, more...)
-	}
-	for _, file := range files {
+	for _, fx := range loadFixtures(t, "") {
+		file := fx.file
 		body, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -476,7 +456,7 @@ func TestNormalizeCommands(t *testing.T) {
 // TestNormalizeCopies checks that the envelope shares no memory with the
 // caller's buffers, which fiber reuses for the next request.
 func TestNormalizeCopies(t *testing.T) {
-	body, err := os.ReadFile(filepath.Join(sharedFixtures, "note_merge_request.json"))
+	body, err := os.ReadFile(fixtures.Path(t, "docs/note_merge_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -20,19 +19,12 @@ import (
 // surrogates, numbers fastfloat reads differently from strconv, arrays read
 // by index, deep nesting.
 func oracleSeeds(f *testing.F) {
-	for _, fx := range loadSharedFixtures(f) {
+	for _, fx := range loadFixtures(f, "") {
 		body, err := os.ReadFile(fx.file)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(fx.event, body)
-	}
-	if files, _ := filepath.Glob(filepath.Join(clientGoTestdata(f), "*", "*.json")); len(files) > 0 {
-		for _, file := range files {
-			if body, err := os.ReadFile(file); err == nil {
-				f.Add(clientGoEvent(filepath.Base(filepath.Dir(file)), filepath.Base(file)), body)
-			}
-		}
 	}
 	for _, s := range []string{
 		"", " ", "{", "[]", "[1,", `"x"`, "{}", `{"a":"\u00"}`,

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testproc"
 )
 
 // noteEvent is a small Note Hook payload: a comment on merge request !1 of
@@ -157,7 +159,7 @@ func startProcess(t *testing.T, bin, name, cfg, addr string) *process {
 		t.Fatal(err)
 	}
 	p := &process{t: t, name: name, cfg: cfg, url: "http://" + addr, log: logf}
-	p.cmd = exec.Command(bin, "serve", "--config", cfg)
+	p.cmd = testproc.Command(t, bin, "serve", "--config", cfg)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookgate/hookgate/gateway/queue"
 	"github.com/hookgate/hookgate/gateway/queue/queuetest"
+	"github.com/hookgate/hookgate/internal/testproc"
 )
 
 // keyIndexLen counts the idempotency keys in s's key index.
@@ -233,7 +234,7 @@ func TestKeyIndexRebuiltAfterACrash(t *testing.T) {
 		os.Exit(7)
 	}
 	path = filepath.Join(t.TempDir(), "q.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKeyIndexRebuiltAfterACrash$", "-test.count=1")
+	cmd := testproc.Command(t, os.Args[0], "-test.run=^TestKeyIndexRebuiltAfterACrash$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "HOOKGATE_TEST_CRASH_STORE="+path)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
