@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookgate/hookgate/gateway/auth"
 	"github.com/hookgate/hookgate/gateway/envelope"
@@ -96,6 +98,21 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		// header size default, which answers 431 past 4 KiB... per header buffer.
 		ReadBufferSize: 16 * 1024,
 	})
+	// fasthttp's errors before routing (malformed request line or header)
+	// quote the request bytes, secrets included: answer them without
+	// their text. fiber maps the rest (413, 431, 408) as before.
+	fiberServerErrors := app.Server().ErrorHandler
+	app.Server().ErrorHandler = func(fc *fasthttp.RequestCtx, err error) {
+		if isMalformed(err) {
+			fc.Response.Reset()
+			fc.SetStatusCode(fiber.StatusBadRequest)
+			fc.SetContentType(fiber.MIMEApplicationJSON)
+			fc.SetBodyString(`{"error":"malformed HTTP request"}`)
+			fc.SetConnectionClose()
+			return
+		}
+		fiberServerErrors(fc, err)
+	}
 	r := &receiver{ReceiverOptions: o, deadline: sharedDeadline{timeout: o.EnqueueTimeout}}
 	app.Post("/hooks/gitlab", r.hook)
 	app.Get("/healthz", func(c *fiber.Ctx) error {
@@ -227,6 +244,20 @@ func jsonError(c *fiber.Ctx, err error) error {
 		code = fe.Code
 	}
 	return c.Status(code).JSON(fiber.Map{"error": strings.ToLower(err.Error())})
+}
+
+// isMalformed reports whether fasthttp refused a request as malformed
+// (what fiber would answer 400 with fasthttp's message), rather than as too
+// large, too slow or cut off.
+func isMalformed(err error) bool {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small), errors.As(err, &netErr), errors.Is(err, fasthttp.ErrBodyTooLarge),
+		errors.Is(err, fasthttp.ErrGetOnly), strings.Contains(err.Error(), "timeout"):
+		return false
+	}
+	return true
 }
 
 func quote(s string) string {
