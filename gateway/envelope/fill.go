@@ -67,35 +67,84 @@ func fillProject(e *Envelope, root, attrs value, instance string) {
 
 	p.ID = firstNum(proj.get("id"), root.get("project_id"), target.get("id"),
 		attrs.get("target_project_id"), attrs.get("project_id"))
-	p.Path = firstStr(proj.get("path_with_namespace"), target.get("path_with_namespace"),
-		root.get("path_with_namespace"), root.get("project_path_with_namespace"))
-	p.URL = firstStr(proj.get("web_url"), target.get("web_url"))
+	p.Path, p.URL, e.Instance = deriveProject(func(f projectField) string {
+		switch f {
+		case pfPath:
+			return str(proj.get("path_with_namespace"))
+		case pfTargetPath:
+			return str(target.get("path_with_namespace"))
+		case pfRootPath:
+			return str(root.get("path_with_namespace"))
+		case pfRootProjectPath:
+			return str(root.get("project_path_with_namespace"))
+		case pfURL:
+			return str(proj.get("web_url"))
+		case pfTargetURL:
+			return str(target.get("web_url"))
+		case pfHomepage:
+			return str(root.get("repository", "homepage"))
+		case pfAttrsURL:
+			return str(attrs.get("url"))
+		}
+		return ""
+	}, instance)
+}
 
+// projectField is one payload field a project is read from.
+type projectField uint8
+
+const (
+	pfPath            projectField = iota // project.path_with_namespace
+	pfTargetPath                          // object_attributes.target.path_with_namespace (MR events)
+	pfRootPath                            // path_with_namespace (system hooks)
+	pfRootProjectPath                     // project_path_with_namespace (system hooks)
+	pfURL                                 // project.web_url
+	pfTargetURL                           // object_attributes.target.web_url
+	pfHomepage                            // repository.homepage (jobs)
+	pfAttrsURL                            // object_attributes.url (vulnerabilities)
+	numProjectFields
+)
+
+// deriveProject is the one place that decides a payload's project path and
+// URL and the instance, from the text of each projectField (text is asked
+// lazily, in order, as str gives it) and the X-Gitlab-Instance header:
+// Normalize reads the fields from its tree, Locate from its scan, so the
+// project a delivery is authenticated for is the project it is built with.
+func deriveProject(text func(projectField) string, instance string) (path, url, inst string) {
+	for _, f := range [...]projectField{pfPath, pfTargetPath, pfRootPath, pfRootProjectPath} {
+		if path = text(f); path != "" {
+			break
+		}
+	}
+	if url = text(pfURL); url == "" {
+		url = text(pfTargetURL)
+	}
 	// Jobs have no project object: the repository's homepage is the
 	// project's URL. Vulnerabilities only have their own URL, under the
 	// project's ".../-/".
-	if p.URL == "" && p.Path == "" {
-		if home := str(root.get("repository", "homepage")); isHTTPURL(home) {
-			p.URL = home
-		} else if u := str(attrs.get("url")); isHTTPURL(u) {
+	if url == "" && path == "" {
+		if home := text(pfHomepage); isHTTPURL(home) {
+			url = home
+		} else if u := text(pfAttrsURL); isHTTPURL(u) {
 			if i := strings.Index(u, "/-/"); i > 0 {
-				p.URL = u[:i]
+				url = u[:i]
 			}
 		}
 	}
 
-	e.Instance = strings.TrimRight(instance, "/")
-	if e.Instance != "" {
-		e.Instance = strings.Clone(e.Instance)
+	inst = strings.TrimRight(instance, "/")
+	if inst != "" {
+		inst = strings.Clone(inst)
 	} else {
-		e.Instance = instanceOf(p.URL, p.Path)
+		inst = instanceOf(url, path)
 	}
-	if p.Path == "" && p.URL != "" {
-		p.Path = pathUnder(p.URL, e.Instance)
+	if path == "" && url != "" {
+		path = pathUnder(url, inst)
 	}
-	if p.URL == "" && p.Path != "" && e.Instance != "" {
-		p.URL = e.Instance + "/" + p.Path
+	if url == "" && path != "" && inst != "" {
+		url = inst + "/" + path
 	}
+	return path, url, inst
 }
 
 // fillUser sets User: the user object, the user_* fields of push and system

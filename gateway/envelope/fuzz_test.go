@@ -37,7 +37,10 @@ func FuzzNormalize(f *testing.F) {
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is %T, not *SyntaxError", err, err)
 			}
-			if isObject && se.Reason != reasonDepth {
+			if se.Reason == reasonValues && countValues(body) <= MaxValues(len(body)) {
+				t.Fatalf("refused for its values, but it holds %d, the budget is %d", countValues(body), MaxValues(len(body)))
+			}
+			if isObject && se.Reason != reasonDepth && se.Reason != reasonValues {
 				t.Fatalf("valid JSON object refused: %v", err)
 			}
 			return
@@ -58,4 +61,20 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("envelope does not marshal: %v", err)
 		}
 	})
+}
+
+// countValues counts the JSON values of a valid body, with encoding/json.
+func countValues(body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			continue
+		}
+		n++
+	}
 }

@@ -568,3 +568,28 @@ func TestNormalizeBigBody(t *testing.T) {
 		t.Error("Payload differs")
 	}
 }
+
+// TestNormalizeValueBudget: a body with more values than MaxValues allows
+// for its size is refused, one within it is not, and the refusal costs the
+// tree no more than the budget.
+func TestNormalizeValueBudget(t *testing.T) {
+	items := func(n int) []byte {
+		return []byte(`{"x":[` + strings.TrimSuffix(strings.Repeat("0,", n), ",") + `]}`)
+	}
+	// Keys count as values' members, not values: {"x":[...]} is 2 + n.
+	ok := items(1000)
+	if _, err := Normalize("Push Hook", ok, ""); err != nil {
+		t.Fatalf("1000 items: %v", err)
+	}
+	for _, n := range []int{5000, 2_000_000} {
+		body := items(n)
+		_, err := Normalize("Push Hook", body, "")
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Reason != reasonValues {
+			t.Fatalf("%d items in %d bytes: err = %v, want the values budget", n, len(body), err)
+		}
+		if se.Offset <= 0 || se.Offset >= int64(len(body)) {
+			t.Errorf("offset %d: want where the budget ran out", se.Offset)
+		}
+	}
+}

@@ -19,6 +19,7 @@ const MaxDepth = 256
 const (
 	reasonInvalid = "body is not valid JSON"
 	reasonDepth   = "body nests objects or arrays deeper than 256 levels"
+	reasonValues  = "body holds more JSON values than its size allows (see envelope.MaxValues)"
 )
 
 // strByte marks the bytes that end the plain run of a JSON string: the

@@ -81,6 +81,7 @@ func (p *parser) parse(b []byte) (int, string) {
 // recurses; p.stack holds the open containers.
 func (p *parser) build(b []byte, nodes []node) ([]node, int, string) {
 	depth := 0
+	limit := MaxValues(len(b))
 	// The key of the value about to be parsed, when it is a member.
 	var keyStart, keyEnd int
 	var keyFlag uint8
@@ -89,6 +90,9 @@ func (p *parser) build(b []byte, nodes []node) ([]node, int, string) {
 		// A value starts at i.
 		if i >= len(b) {
 			return nodes, i, reasonInvalid
+		}
+		if len(nodes) == limit {
+			return nodes, i, reasonValues
 		}
 		n := node{flags: keyFlag, keyStart: keyStart, keyEnd: keyEnd, next: len(nodes) + 1}
 		switch c := b[i]; {
@@ -200,6 +204,13 @@ func literal(c byte) (string, kind) {
 	}
 	return "null", kindNull
 }
+
+// MaxValues is how many JSON values (objects, arrays, strings, numbers,
+// literals) Normalize accepts in a body of n bytes: 1024 plus one per 10
+// bytes. GitLab's payloads hold one value per 15 to 80 bytes; a body of
+// bare `0,` items holds one per 2, and each value costs the tree a 48-byte
+// node, so the budget keeps the tree of any body under 5 times its size.
+func MaxValues(n int) int { return 1024 + n/10 }
 
 // root returns the body's top-level value after a successful parse.
 func (p *parser) root() value { return value{p, 0} }
