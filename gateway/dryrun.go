@@ -52,7 +52,13 @@ func DryRun(cfg *config.Config, body []byte, eventType string, opts ...Option) (
 			return nil, fmt.Errorf("cannot tell the event type from the payload; pass --event-type")
 		}
 	}
-	env, err := envelope.Normalize(eventType, body, "")
+	// As the receiver does for a delivery without X-Gitlab-Instance: the
+	// only configured instance is the delivery's.
+	instance := ""
+	if len(cfg.GitLab) == 1 {
+		instance = envelope.NormalizeInstance(cfg.GitLab[0].URL)
+	}
+	env, err := envelope.Normalize(eventType, body, instance)
 	if err != nil {
 		return nil, err
 	}

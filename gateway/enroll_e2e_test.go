@@ -28,9 +28,9 @@ token = "star-token"
 func TestEnrolledSecretsOnRunningGateway(t *testing.T) {
 	const project = "gitlab-org/gitlab-test" // the fixture's project
 	fake := enrolltest.New(t)
-	fake.AddProject(1, project)
-	fake.AddHook(1, "https://ci.example.com/a", "x")
-	fake.AddHook(1, "https://ci.example.com/b", "y")
+	fake.AddProject(5, project) // the fixture's project id
+	fake.AddHook(5, "https://ci.example.com/a", "x")
+	fake.AddHook(5, "https://ci.example.com/b", "y")
 	g := startGateway(t, enrollConfig, nil)
 	file := filepath.Join(g.Dir, "data", config.DefaultSecretsFileName)
 	e, err := enroll.New(enroll.Options{
@@ -51,7 +51,7 @@ func TestEnrolledSecretsOnRunningGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks := fake.Hooks(1)
+	hooks := fake.Hooks(5)
 	if len(hooks) != 3 || hooks[2].URL != "https://hooks.example.com/hooks/gitlab" || hooks[2].Token != res.Token || !hooks[2].NoteEvents {
 		t.Fatalf("hooks after enroll: %+v", hooks)
 	}
@@ -80,7 +80,7 @@ func TestEnrolledSecretsOnRunningGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := fake.Hooks(1)[2]; h.Token != res2.Token || len(fake.Hooks(1)) != 3 {
+	if h := fake.Hooks(5)[2]; h.Token != res2.Token || len(fake.Hooks(5)) != 3 {
 		t.Fatalf("hook token not rotated in place")
 	}
 	waitFor(t, 10*time.Second, func() bool { return post(note, res2.Token) == 202 })

@@ -48,9 +48,13 @@ func newEnrolledVerifier(path string, base *auth.Verifier, log *slog.Logger) (*e
 }
 
 // Verify checks a delivery against the current verifier.
-func (v *enrolledVerifier) Verify(projectPath string, h auth.Headers, rawBody []byte, now time.Time) error {
-	return v.cur.Load().Verify(projectPath, h, rawBody, now)
+func (v *enrolledVerifier) Verify(instance, projectPath string, h auth.Headers, rawBody []byte, now time.Time) (auth.Result, error) {
+	return v.cur.Load().Verify(instance, projectPath, h, rawBody, now)
 }
+
+// NeedsProject reports whether the current verifier's secret choice
+// depends on the project.
+func (v *enrolledVerifier) NeedsProject() bool { return v.cur.Load().NeedsProject() }
 
 // reload reads the file and swaps the verifier built from it in.
 func (v *enrolledVerifier) reload() error {

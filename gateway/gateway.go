@@ -78,16 +78,23 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error)
 		return nil, err
 	}
 	g.bundle.Store(b)
+	urls := make([]string, 0, len(cfg.GitLab))
+	for _, gb := range cfg.GitLab {
+		urls = append(urls, gb.URL)
+	}
 	g.app = NewReceiver(ReceiverOptions{
-		Queue:        store,
-		Verifier:     enrolled,
-		Wants:        func(kind string) bool { return g.bundle.Load().Rules.Wants(kind) },
-		MaxBodyBytes: int(cfg.Server.MaxBodyBytes),
-		ReadTimeout:  time.Duration(cfg.Server.ReadTimeout),
-		WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
-		IdleTimeout:  time.Duration(cfg.Server.IdleTimeout),
-		Logger:       log,
-		Metrics:      metrics,
+		Queue:            store,
+		Verifier:         enrolled,
+		Instances:        urls,
+		Projects:         gl,
+		MaxInflightBytes: int64(cfg.Server.MaxInflightBytes),
+		Wants:            func(kind string) bool { return g.bundle.Load().Rules.Wants(kind) },
+		MaxBodyBytes:     int(cfg.Server.MaxBodyBytes),
+		ReadTimeout:      time.Duration(cfg.Server.ReadTimeout),
+		WriteTimeout:     time.Duration(cfg.Server.WriteTimeout),
+		IdleTimeout:      time.Duration(cfg.Server.IdleTimeout),
+		Logger:           log,
+		Metrics:          metrics,
 
 		TrustedProxies: cfg.Server.TrustedProxies,
 	})

@@ -51,8 +51,15 @@ func newFakeGitLab(t *testing.T) *fakeGitLab {
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
+	// The workers look up the id of each delivery's project path once
+	// (gitlab.Clients.Bind): the fixtures' project is 5.
+	f.route("GET", fixtureProjectLookup, always(200, `{"id":5,"path_with_namespace":"gitlab-org/gitlab-test"}`))
 	return f
 }
+
+// fixtureProjectLookup is the lookup of the fixtures' project by its path
+// (GET /projects/gitlab-org%2Fgitlab-test, as the server sees it decoded).
+const fixtureProjectLookup = "/api/v4/projects/gitlab-org/gitlab-test"
 
 // route serves method path with answer, called with the 1-based number of
 // the request to that route.
@@ -98,8 +105,29 @@ func (f *fakeGitLab) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, a.Body)
 }
 
-// requests returns a copy of the requests received so far, in order.
+// requests returns a copy of the requests received so far, in order,
+// without the workers' lookups of the fixtures' project (at most one per
+// gateway: they are cached), which fails the test.
 func (f *fakeGitLab) requests() []apiRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []apiRequest
+	lookups := 0
+	for _, r := range f.reqs {
+		if r.Method == "GET" && r.Path == fixtureProjectLookup {
+			lookups++
+			continue
+		}
+		out = append(out, r)
+	}
+	if lookups > 1 {
+		f.t.Errorf("fake GitLab: the project was looked up %d times; the id is cached", lookups)
+	}
+	return out
+}
+
+// all returns a copy of every request received so far, lookups included.
+func (f *fakeGitLab) all() []apiRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]apiRequest(nil), f.reqs...)
@@ -227,8 +255,11 @@ func TestPackitEndToEnd(t *testing.T) {
 		status("fedora-41-x86_64"),
 		{"POST", mrNotes, map[string]any{"body": "Packit build queued for 562e173b in 2 chroot(s), requested by @root."}},
 	}
+	// First the project's id for its path (once; then cached), then the
+	// rule's access check and the plugin's calls.
+	want = append([]call{{"GET", fixtureProjectLookup, nil}}, want...)
 	var got []call
-	for _, r := range f.requests() {
+	for _, r := range f.all() {
 		got = append(got, call{r.Method, r.Path, r.Body})
 		if r.Token != "bot-token" {
 			t.Errorf("%s %s: PRIVATE-TOKEN = %q, want bot-token", r.Method, r.Path, r.Token)
@@ -250,11 +281,11 @@ func TestPackitEndToEnd(t *testing.T) {
 	}
 	// The outcome lists the plugin's calls (the access check belongs to the
 	// rule, not the plugin) with GitLab's answers.
-	if len(o.Calls) != len(want)-1 {
-		t.Fatalf("outcome calls = %s, want the %d writes", dump(o.Calls), len(want)-1)
+	if len(o.Calls) != len(want)-2 {
+		t.Fatalf("outcome calls = %s, want the %d writes", dump(o.Calls), len(want)-2)
 	}
 	for i, c := range o.Calls {
-		w := want[i+1]
+		w := want[i+2]
 		var body any
 		if err := json.Unmarshal(c.Body, &body); err != nil {
 			t.Fatalf("call %d body: %v", i, err)
@@ -310,7 +341,7 @@ func TestBotNotesTriggerNothing(t *testing.T) {
 		t.Fatalf("outcomes = %+v, want packit-build and packit-help skipped", d.Outcomes)
 	}
 	if reqs := f.requests(); len(reqs) != 0 {
-		t.Fatalf("a bot note caused API calls: %s", dump(reqs))
+		t.Fatalf("a bot note caused API calls besides the project's lookup: %s", dump(reqs))
 	}
 }
 

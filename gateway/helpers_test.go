@@ -63,6 +63,22 @@ type testGateway struct {
 	URL  string
 	Dir  string
 	stop func()
+	// instance is the only [[gitlab]] block's url, "" when there is not
+	// exactly one: post puts the payloads' projects on it.
+	instance string
+}
+
+// fixtureInstance is the instance the fixtures' projects are on.
+const fixtureInstance = "http://example.com"
+
+// onInstance returns a fixture-based body with its projects' URLs on
+// instance instead of fixtureInstance, as GitLab at instance would send it
+// (the receiver refuses a project whose web_url is on another host).
+func onInstance(body []byte, instance string) []byte {
+	if instance == "" {
+		return body
+	}
+	return bytes.ReplaceAll(body, []byte(fixtureInstance), []byte(instance))
 }
 
 // writeFiles writes name -> content under dir.
@@ -124,6 +140,9 @@ func startGateway(t *testing.T, cfgTOML string, files map[string]string) *testGa
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, ln) }()
 	tg := &testGateway{Gateway: g, URL: "http://" + ln.Addr().String(), Dir: dir}
+	if len(cfg.GitLab) == 1 {
+		tg.instance = cfg.GitLab[0].URL
+	}
 	stopped := false
 	tg.stop = func() {
 		if stopped {
@@ -156,8 +175,15 @@ type hookResp struct {
 	Body   map[string]any
 }
 
-// post sends a webhook delivery with the given headers.
+// post sends a webhook delivery with the given headers, as the configured
+// GitLab instance would (see onInstance).
 func (g *testGateway) post(t testing.TB, body []byte, headers map[string]string) hookResp {
+	t.Helper()
+	return g.postRaw(t, onInstance(body, g.instance), headers)
+}
+
+// postRaw sends a webhook delivery with the given headers, as it is.
+func (g *testGateway) postRaw(t testing.TB, body []byte, headers map[string]string) hookResp {
 	t.Helper()
 	req, _ := http.NewRequest("POST", g.URL+"/hooks/gitlab", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -217,7 +243,9 @@ func headersOnlyPost(t *testing.T, base string, length int, headers map[string]s
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var req strings.Builder
-	fmt.Fprintf(&req, "POST /hooks/gitlab HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", length)
+	// Expect: 100-continue, as curl sends with a large body: the receiver
+	// answers from the headers.
+	fmt.Fprintf(&req, "POST /hooks/gitlab HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n", length)
 	for k, v := range headers {
 		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
 	}

@@ -58,6 +58,7 @@ type Metrics struct {
 	gitlabSeconds *prometheus.HistogramVec
 	retries       prometheus.Counter
 	deadLetters   *prometheus.CounterVec
+	identity      *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadAt      prometheus.Gauge
@@ -103,6 +104,9 @@ func NewMetrics() *Metrics {
 		"Deliveries put back in the queue to retry a transient failure.").WithLabelValues()
 	m.deadLetters = counter("hookgate_dead_letters_total",
 		"Dead letters by reason: rule runs given up after max_attempts (retries_exhausted) and deliveries quarantined for killing the process (quarantined). Replay them.",
+		"reason")
+	m.identity = counter("hookgate_identity_refused_total",
+		"Authenticated deliveries refused for contradicting what their secret binds, by reason: instance (X-Gitlab-Instance names no configured instance), project (the body names two projects), web_url (the project is not on the instance), project_id (not GitLab's id for the path). Counted at the receiver (answered 401) and by the workers (the delivery fails without running any rule).",
 		"reason")
 	m.reloads = counter("hookgate_reloads_total",
 		"Reloads of rules and plugins by result (ok, failed).", "result")
@@ -222,6 +226,13 @@ func (m *Metrics) dead(reason string) {
 
 // quarantined is the queue's OnQuarantine hook.
 func (m *Metrics) quarantined(string) { m.dead(DeadQuarantined) }
+
+// identityRefused counts a delivery refused for its identity.
+func (m *Metrics) identityRefused(reason string) {
+	if m != nil {
+		m.identity.WithLabelValues(reason).Inc()
+	}
+}
 
 // reloaded counts a reload and its result.
 func (m *Metrics) reloaded(err error) {

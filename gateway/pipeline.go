@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -87,6 +88,12 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 	env := &d.Envelope
 	log := p.Logger
 
+	// The project the delivery acts on is GitLab's id for its
+	// authenticated path, checked before anything runs.
+	if r, refused := p.bind(ctx, d, now); refused {
+		return r
+	}
+
 	prev := make(map[string]queue.Outcome, len(d.Outcomes))
 	for _, o := range d.Outcomes {
 		prev[o.Rule] = o
@@ -164,6 +171,31 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 		r.Status = queue.StatusDone
 	}
 	return r
+}
+
+// bind runs gitlab.Clients.Bind on the delivery's envelope. refused is
+// true when the delivery must not run: its identity does not hold (final,
+// counted in hookgate_identity_refused_total) or could not be checked
+// (GitLab unavailable: retried like a transient plugin failure).
+func (p *Pipeline) bind(ctx context.Context, d *queue.Delivery, now func() time.Time) (queue.Report, bool) {
+	err := p.GitLab.Bind(ctx, &d.Envelope, d.Headers["X-Gitlab-Event-UUID"])
+	if err == nil {
+		return queue.Report{}, false
+	}
+	var ie *gitlab.IdentityError
+	if errors.As(err, &ie) {
+		p.Metrics.identityRefused(ie.Reason)
+		p.Logger.Warn("delivery refused: identity", "delivery", d.ID, "project", d.Envelope.Project.Path, "err", err)
+		return queue.Report{Status: queue.StatusFailed, Error: "refused: " + err.Error()}, true
+	}
+	if re, ok := plugins.IsRetry(err); ok && d.Attempts < p.Retry.MaxAttempts {
+		p.Metrics.retrying()
+		p.Logger.Warn("checking the delivery's project with GitLab failed; retrying", "delivery", d.ID, "err", err)
+		return queue.Report{Status: queue.StatusQueued, RetryAt: now().Add(p.Retry.Backoff(d.Attempts, re.After)),
+			Error: "checking the project with GitLab: " + err.Error()}, true
+	}
+	p.Logger.Error("delivery not run: its project could not be checked with GitLab", "delivery", d.ID, "err", err)
+	return queue.Report{Status: queue.StatusFailed, Error: "checking the project with GitLab: " + err.Error()}, true
 }
 
 // runRule runs one matched rule's plugin. For a transient failure it also

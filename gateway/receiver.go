@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,9 +28,12 @@ type Enqueuer interface {
 	Ping(ctx context.Context) error
 }
 
-// Verifier authenticates a delivery for a project.
+// Verifier authenticates a delivery for an instance and a project.
 type Verifier interface {
-	Verify(projectPath string, h auth.Headers, rawBody []byte, now time.Time) error
+	Verify(instance, projectPath string, h auth.Headers, rawBody []byte, now time.Time) (auth.Result, error)
+	// NeedsProject reports whether the secret that applies depends on the
+	// project; when not, the body is not read before it is authenticated.
+	NeedsProject() bool
 }
 
 // ReceiverOptions configure the webhook receiver.
@@ -41,8 +45,20 @@ type ReceiverOptions struct {
 	// means every kind is wanted.
 	Wants func(kind string) bool
 
+	// Instances are the configured GitLab instances' URLs: a delivery must
+	// come from one of them (X-Gitlab-Instance, or the only one when the
+	// header is absent). None: any instance (nothing is ever sent).
+	Instances []string
+	// Projects gives GitLab's id of a project when already known, to
+	// refuse a body that claims another; nil: only the verifier's.
+	Projects ProjectIDs
+
 	MaxBodyBytes int
-	ReadTimeout  time.Duration
+	// MaxInflightBytes bounds the request bytes held at once, before
+	// authentication; past it a delivery is answered 503 with
+	// Retry-After. Default 4 × MaxBodyBytes.
+	MaxInflightBytes int64
+	ReadTimeout      time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
 	// EnqueueTimeout bounds how long a request waits for the store before
@@ -72,6 +88,9 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 	if o.EnqueueTimeout <= 0 {
 		o.EnqueueTimeout = 8 * time.Second
 	}
+	if o.MaxInflightBytes <= 0 {
+		o.MaxInflightBytes = 4 * int64(o.MaxBodyBytes)
+	}
 	proxyHeader := ""
 	if len(o.TrustedProxies) > 0 {
 		proxyHeader = fiber.HeaderXForwardedFor
@@ -87,6 +106,10 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		WriteTimeout:            o.WriteTimeout,
 		IdleTimeout:             o.IdleTimeout,
 		DisableStartupMessage:   true,
+		// The handler reads bodies itself, within the in-flight budget
+		// (receiver_body.go): fasthttp passes at most 8 KiB with the
+		// headers.
+		StreamRequestBody: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge && c.Path() == "/hooks/gitlab" {
@@ -113,7 +136,13 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		}
 		fiberServerErrors(fc, err)
 	}
-	r := &receiver{ReceiverOptions: o, deadline: sharedDeadline{timeout: o.EnqueueTimeout}}
+	r := &receiver{ReceiverOptions: o, deadline: sharedDeadline{timeout: o.EnqueueTimeout},
+		instances: newInstances(o.Instances), budget: &inflight{max: o.MaxInflightBytes}}
+	// A client that asks before sending its body (Expect: 100-continue, as
+	// curl does for large bodies) is answered from the headers when the
+	// body could not be taken; others are answered once the first 8 KiB
+	// arrived (see receiver_body.go).
+	app.Server().ExpectHandler = r.expect
 	app.Post("/hooks/gitlab", r.hook)
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -132,9 +161,18 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 
 type receiver struct {
 	ReceiverOptions
-	deadline sharedDeadline
+	deadline  sharedDeadline
+	instances instances
+	budget    *inflight
 }
 
+// MaxKeyBytes bounds Idempotency-Key and webhook-id: GitLab sends UUIDs.
+const MaxKeyBytes = 1024
+
+// hook receives one delivery. Nothing it does before the delivery is
+// authenticated costs more than the body's bytes (reserved from the
+// in-flight budget) and a scan of them: the envelope is built only for an
+// authenticated delivery.
 func (r *receiver) hook(c *fiber.Ctx) error {
 	var in headers
 	in.read(&c.Request().Header)
@@ -149,25 +187,67 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		r.Metrics.delivery("", AnswerBadRequest)
 		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "missing X-Gitlab-Event header"})
 	}
+	if len(in.kept[hIdempotencyKey]) > MaxKeyBytes || len(in.kept[hWebhookID]) > MaxKeyBytes {
+		r.Metrics.delivery("", AnswerBadRequest)
+		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": "Idempotency-Key or webhook-id longer than " + strconv.Itoa(MaxKeyBytes) + " bytes"})
+	}
+	inst, err := r.instances.resolve(in.kept[hInstance])
+	if err != nil {
+		return r.refuse(c, event, "", IdentityInstance, err)
+	}
+
 	// The raw bytes on the wire (what GitLab signed), shared with the
 	// envelope's payload: Enqueue keeps none of it.
-	raw := c.Request().Body()
-	env, err := envelope.NormalizeShared(event, raw, in.kept[hInstance])
-	if err != nil {
-		r.Metrics.delivery("", AnswerBadRequest)
-		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
+	raw, release, rerr := r.body(c)
+	if rerr != nil {
+		r.Metrics.delivery("", rerr.answer)
+		c.Context().SetConnectionClose() // the rest of the body, if any, is not read
+		if rerr.status == fiber.StatusServiceUnavailable {
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
+		return reply(c, rerr.status, fiber.Map{"error": rerr.msg})
+	}
+	defer release()
+
+	// The secret to check depends on the project only the body names:
+	// locate it without building anything per value.
+	var loc *envelope.Location
+	if r.Verifier.NeedsProject() {
+		l, err := envelope.Locate(raw, inst)
+		if err != nil {
+			r.Metrics.delivery("", AnswerBadRequest)
+			return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
+		}
+		loc = &l
 	}
 	h := auth.Headers{
 		Token:            in.token,
 		WebhookID:        in.kept[hWebhookID],
 		WebhookTimestamp: in.kept[hWebhookTimestamp],
 		WebhookSignature: in.signature,
-		Instance:         in.kept[hInstance],
 	}
-	if err := r.Verifier.Verify(env.Project.Path, h, raw, r.Now()); err != nil {
-		r.Logger.Warn("delivery refused", "event", event, "project", env.Project.Path, "ip", c.IP(), "err", err)
+	path := ""
+	if loc != nil {
+		path = loc.Path
+	}
+	res, err := r.Verifier.Verify(inst, path, h, raw, r.Now())
+	if err != nil {
+		r.Logger.Warn("delivery refused", "event", event, "instance", inst, "project", path, "ip", c.IP(), "err", err)
 		r.Metrics.delivery("", AnswerUnauthorized)
 		return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": err.Error()})
+	}
+
+	// Authenticated: build the envelope (its parser has a budget of values
+	// for the body's size) and check it says what was authenticated.
+	env, err := envelope.NormalizeShared(event, raw, inst)
+	if err != nil {
+		r.Metrics.delivery("", AnswerBadRequest)
+		return reply(c, fiber.StatusBadRequest, fiber.Map{"error": err.Error()})
+	}
+	if err := r.checkIdentity(env, inst, loc, res); err != nil {
+		var ie *identityError
+		errors.As(err, &ie)
+		return r.refuse(c, event, env.Project.Path, ie.reason, err)
 	}
 	if !envelope.KnownEvent(event) {
 		r.Metrics.delivery(env.Kind, AnswerIgnored)
@@ -185,9 +265,11 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 		Status:     queue.StatusQueued,
 	}
 	// GitLab's Idempotency-Key, or the signing scheme's webhook-id (the
-	// same value when both are sent).
+	// same value when both are sent). A verified signature covers only
+	// webhook-id: then it is the key, whatever Idempotency-Key says, so a
+	// captured signed delivery cannot be run again under a fresh key.
 	d.Key = d.Headers[keptHeaders[hIdempotencyKey]]
-	if d.Key == "" {
+	if d.Key == "" || res.Signed {
 		d.Key = d.Headers[keptHeaders[hWebhookID]]
 	}
 	ctx := r.deadline.context()
@@ -210,6 +292,16 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	}
 	r.Metrics.delivery(env.Kind, AnswerQueued)
 	return replyID(c, fiber.StatusAccepted, rc.ID, "queued")
+}
+
+// refuse answers 401 to a delivery whose identity does not hold, with the
+// reason in the log and the metrics.
+func (r *receiver) refuse(c *fiber.Ctx, event, project, reason string, err error) error {
+	r.Logger.Warn("delivery refused: identity", "reason", reason, "event", event, "project", project, "ip", c.IP(), "err", err)
+	r.Metrics.delivery("", AnswerUnauthorized)
+	r.Metrics.identityRefused(reason)
+	c.Context().SetConnectionClose() // the body may not have been read
+	return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": err.Error()})
 }
 
 // replyID answers {"id": id, "status": status}, the answer to nearly every

@@ -220,8 +220,10 @@ level = "debug"
 	}
 	waitFor(t, 5*time.Second, func() bool { code, _ := do("GET", "/healthz", nil, nil); return code == 200 })
 
-	note := func(text string) []byte { return noteEvent(t, text, 1, "root") }
-	signedBody := withProject(t, "signed/repo")
+	note := func(text string) []byte { return onInstance(noteEvent(t, text, 1, "root"), f.URL) }
+	f.route("GET", "/api/v4/projects/else/where", always(200, `{"id":5,"path_with_namespace":"else/where"}`))
+	f.route("GET", "/api/v4/projects/signed/repo", always(200, `{"id":5,"path_with_namespace":"signed/repo"}`))
+	signedBody := onInstance(withProject(t, "signed/repo"), f.URL)
 	now := time.Now()
 	deliveries := []struct {
 		name   string
@@ -233,7 +235,7 @@ level = "debug"
 		{"file token", note("/reply"), map[string]string{"X-Gitlab-Token": secretFile}, 202},
 		{"env token, labels refused", note("/label"), map[string]string{"X-Gitlab-Token": secretEnv}, 202},
 		{"failing script", note("/boom"), map[string]string{"X-Gitlab-Token": secretFile}, 202},
-		{"literal token elsewhere", withProject(t, "else/where"), map[string]string{"X-Gitlab-Token": secretLiteral}, 202},
+		{"literal token elsewhere", onInstance(withProject(t, "else/where"), f.URL), map[string]string{"X-Gitlab-Token": secretLiteral}, 202},
 		{"literal token on a project with its own", note("/reply"), map[string]string{"X-Gitlab-Token": secretLiteral}, 401},
 		{"token plus a suffix", note("/reply"), map[string]string{"X-Gitlab-Token": secretEnv + "x"}, 401},
 		{"token prefix", note("/reply"), map[string]string{"X-Gitlab-Token": secretEnv[:len(secretEnv)-1]}, 401},

@@ -61,6 +61,9 @@ func TestEmbeddedGateway(t *testing.T) {
 	gl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case r.Method == "GET" && r.URL.Path == "/api/v4/projects/gitlab-org/gitlab-test":
+			// The gateway checks the delivery's project id with GitLab.
+			fmt.Fprint(w, `{"id": 5, "path_with_namespace": "gitlab-org/gitlab-test"}`)
 		case r.Method == "GET" && r.URL.Path == "/api/v4/projects/5/members/all/1":
 			fmt.Fprint(w, `{"id": 1, "username": "root", "access_level": 40}`)
 		case r.Method == "POST" && r.URL.Path == "/api/v4/projects/5/merge_requests/1/notes":
@@ -137,6 +140,8 @@ dir = "plugins"
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As GitLab at gl.URL sends it: the project's web_url on that host.
+	body = bytes.ReplaceAll(body, []byte("http://example.com"), []byte(gl.URL))
 	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/hooks/gitlab", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Gitlab-Event", "Note Hook")

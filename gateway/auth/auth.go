@@ -19,7 +19,13 @@
 //
 // A secret with a token requires X-Gitlab-Token to equal it; a secret with
 // a signing key requires a valid, fresh signature; a secret with both
-// requires both.
+// requires both. A secret with an instance applies only to deliveries from
+// that instance.
+//
+// What a secret binds: the instance (the receiver resolves it from
+// X-Gitlab-Instance among the configured ones and passes it in), the
+// project path it was chosen by, and, with a signing key, the body and the
+// webhook-id. Everything else in the body is what its sender says.
 //
 // Errors name what failed, never a secret or a received credential.
 package auth
@@ -34,6 +40,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 // Verification failures. Verify wraps them with detail; test with errors.Is.
@@ -62,9 +69,17 @@ type Headers struct {
 	WebhookID        string // webhook-id
 	WebhookTimestamp string // webhook-timestamp, unix seconds
 	WebhookSignature string // webhook-signature, "v1,<base64>" entries separated by spaces
-	// Instance is X-Gitlab-Instance, the sending instance's URL: it tells
-	// apart projects with the same path enrolled on two instances.
-	Instance string
+}
+
+// Result says what authenticated a delivery.
+type Result struct {
+	// Signed is true when a signing key's signature was verified: the body
+	// and the webhook-id are GitLab's, so webhook-id is the key to dedupe
+	// on (Idempotency-Key is not covered by the signature).
+	Signed bool
+	// ProjectID is GitLab's id of the project, when the accepting secret
+	// records it (an enrolled project); 0 otherwise.
+	ProjectID int64
 }
 
 // entry is one [[secret]], parsed once.
@@ -72,6 +87,7 @@ type entry struct {
 	hasToken bool
 	tokenSum [sha256.Size]byte // SHA-256 of the token: equal-length constant-time compare
 	key      []byte            // HMAC key from "whsec_..."; nil when none
+	instance string            // normalized; "" applies to every instance
 }
 
 // glob is a [[secret]] whose project is a pattern.
@@ -110,7 +126,10 @@ func New(secrets []config.WebhookSecret) (*Verifier, error) {
 			errs = append(errs, fmt.Errorf("%s: needs a token or a signing key", where))
 			continue
 		}
-		var e entry
+		e := entry{instance: envelope.NormalizeInstance(s.Instance)}
+		if s.Instance == "" {
+			e.instance = ""
+		}
 		if s.Token.IsSet() {
 			e.hasToken = true
 			e.tokenSum = sha256.Sum256([]byte(s.Token.Value()))
@@ -132,7 +151,10 @@ func New(secrets []config.WebhookSecret) (*Verifier, error) {
 }
 
 func (v *Verifier) add(project string, e entry) {
-	p := strings.ToLower(project)
+	p := project
+	if p != "*" {
+		p = envelope.NormalizeProjectPath(p)
+	}
 	switch {
 	case p == "*":
 		v.star = append(v.star, e)
@@ -148,60 +170,71 @@ func (v *Verifier) add(project string, e entry) {
 	}
 }
 
-// Verify checks one delivery for projectPath (path_with_namespace; "" for
-// deliveries without a project, such as system hooks, to which only "*"
-// secrets apply). rawBody must be the bytes as received, before any
-// decompression. now is the receiver's clock, for the timestamp check.
+// NeedsProject reports whether the secret that applies to a delivery
+// depends on its project: false when only "*" secrets are configured and
+// no project is enrolled, so the receiver can authenticate without reading
+// the body.
+func (v *Verifier) NeedsProject() bool {
+	return len(v.exact) > 0 || len(v.globs) > 0 || v.enrolled != nil
+}
+
+// Verify checks one delivery from instance (the normalized URL of the
+// configured GitLab instance it comes from, "" when none is configured)
+// for projectPath (path_with_namespace; "" for deliveries without a
+// project, such as system hooks, to which only "*" secrets apply).
+// rawBody must be the bytes as received, before any decompression. now is
+// the receiver's clock, for the timestamp check.
 //
-// It returns nil when one applicable secret accepts the delivery, else an
-// error wrapping ErrNoSecret, ErrBadToken, ErrMissingSignature,
-// ErrBadSignature or ErrStaleTimestamp. When several secrets apply and all
-// refuse, the error is the one that got furthest (a stale timestamp over a
-// bad signature over a missing one over a bad token).
-func (v *Verifier) Verify(projectPath string, h Headers, rawBody []byte, now time.Time) error {
-	r := request{h: h, body: rawBody, now: now}
-	p := strings.ToLower(projectPath)
+// It returns what authenticated the delivery when one applicable secret
+// accepts it, else an error wrapping ErrNoSecret, ErrBadToken,
+// ErrMissingSignature, ErrBadSignature or ErrStaleTimestamp. When several
+// secrets apply and all refuse, the error is the one that got furthest (a
+// stale timestamp over a bad signature over a missing one over a bad
+// token).
+func (v *Verifier) Verify(instance, projectPath string, h Headers, rawBody []byte, now time.Time) (Result, error) {
+	r := request{h: h, body: rawBody, now: now, instance: instance}
+	p := envelope.NormalizeProjectPath(projectPath)
 	if v.enrolled != nil {
-		if eps, ok := v.enrolled.lookup(p, h.Instance); ok {
+		if eps, ok := v.enrolled.lookup(p, instance); ok {
 			var best error
 			fallback := false
 			for _, ep := range eps {
 				err := r.checkEnrolled(v.enrolled, ep)
 				if err == nil {
-					return nil
+					return Result{ProjectID: ep.projectID}, nil
 				}
 				best = worse(best, err)
 				fallback = fallback || ep.fallback(now)
 			}
 			if !fallback {
-				return best
+				return Result{}, best
 			}
 		}
 	}
-	if es, ok := v.exact[p]; ok {
+	if es, ok := v.exact[p]; ok && r.appliesAny(es) {
 		return r.any(es)
 	}
 	matched := false
 	var best error
 	for i := range v.globs {
 		g := &v.globs[i]
-		if !g.match(p) {
+		if !g.match(p) || !r.applies(&g.e) {
 			continue
 		}
 		matched = true
-		err := r.check(&g.e)
+		res, err := r.check(&g.e)
 		if err == nil {
-			return nil
+			return res, nil
 		}
 		best = worse(best, err)
 	}
 	if matched {
-		return best
+		return Result{}, best
 	}
-	if len(v.star) > 0 {
+	if r.appliesAny(v.star) {
 		return r.any(v.star)
 	}
-	return ErrNoSecret
+	return Result{}, ErrNoSecret
 }
 
 // match reports whether the lower-case project path p is covered by g.
@@ -223,17 +256,33 @@ func (g *glob) match(p string) bool {
 	return ok && cut < len(p)
 }
 
-// any accepts when one of es accepts.
-func (r *request) any(es []entry) error {
+// applies reports whether e may authenticate this delivery's instance.
+func (r *request) applies(e *entry) bool { return e.instance == "" || e.instance == r.instance }
+
+// appliesAny reports whether one of es applies.
+func (r *request) appliesAny(es []entry) bool {
+	for i := range es {
+		if r.applies(&es[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// any accepts when one of es that applies accepts.
+func (r *request) any(es []entry) (Result, error) {
 	var best error
 	for i := range es {
-		err := r.check(&es[i])
+		if !r.applies(&es[i]) {
+			continue
+		}
+		res, err := r.check(&es[i])
 		if err == nil {
-			return nil
+			return res, nil
 		}
 		best = worse(best, err)
 	}
-	return best
+	return Result{}, best
 }
 
 // rank orders failures by how far verification got.
@@ -261,9 +310,10 @@ func worse(a, b error) error {
 // request holds one delivery's credentials, each parsed at most once
 // however many secrets apply.
 type request struct {
-	h    Headers
-	body []byte
-	now  time.Time
+	h        Headers
+	body     []byte
+	now      time.Time
+	instance string
 
 	tokenDone bool
 	tokenSum  [sha256.Size]byte
@@ -271,17 +321,20 @@ type request struct {
 	sig *signed // parsed signature headers; nil until needed
 }
 
-func (r *request) check(e *entry) error {
+func (r *request) check(e *entry) (Result, error) {
 	if e.hasToken && !r.tokenMatches(e) {
-		return ErrBadToken
+		return Result{}, ErrBadToken
 	}
 	if e.key != nil {
 		if r.sig == nil {
 			r.sig = parseSigned(r.h, r.now)
 		}
-		return r.sig.verify(e.key, r.body)
+		if err := r.sig.verify(e.key, r.body); err != nil {
+			return Result{}, err
+		}
+		return Result{Signed: true}, nil
 	}
-	return nil
+	return Result{}, nil
 }
 
 func (r *request) tokenMatches(e *entry) bool {

@@ -5,8 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 // Salt sizes NewEnrolled accepts. The salt is an HMAC key of at most one
@@ -28,12 +29,16 @@ type EnrolledSecret struct {
 // EnrolledProject is the enrolled secrets of one project.
 type EnrolledProject struct {
 	// Instance is the base URL of the GitLab instance the project is on
-	// ("https://gitlab.example.com"), compared case-insensitively and
-	// without a trailing slash with the delivery's X-Gitlab-Instance.
-	// Empty matches any instance (files written before it was recorded).
+	// ("https://gitlab.example.com"), compared with the delivery's
+	// instance as envelope.NormalizeInstance spells both. Empty matches
+	// any instance (files written before it was recorded).
 	Instance string
-	// Project is the path_with_namespace (compared case-insensitively).
+	// Project is the path_with_namespace (compared as
+	// envelope.NormalizeProjectPath spells it).
 	Project string
+	// ProjectID is GitLab's id of the project, recorded at enrolment; 0
+	// when unknown. A delivery it authenticates must carry this id.
+	ProjectID int64
 	Secrets []EnrolledSecret
 	// FallbackUntil: before this instant a delivery the enrolled secrets
 	// refuse is still checked against the [[secret]] blocks (the hook's
@@ -66,21 +71,28 @@ type Enrolled struct {
 }
 
 type enrolledProject struct {
-	instance      string // normalized (instanceKey); "" matches any
+	instance      string // normalized (envelope.NormalizeInstance); "" matches any
+	projectID     int64
 	secrets       []enrolledSecret
 	fallbackUntil int64 // unix nanoseconds; 0: none
 }
 
-// instanceKey normalizes a GitLab instance URL for comparison.
-func instanceKey(u string) string { return strings.ToLower(strings.TrimRight(u, "/")) }
+// instanceKey normalizes a GitLab instance URL for comparison; "" stays "".
+func instanceKey(u string) string {
+	if u == "" {
+		return ""
+	}
+	return envelope.NormalizeInstance(u)
+}
 
-// lookup finds the entry of project path p (lower case) for a delivery
-// from instance (X-Gitlab-Instance, "" when GitLab sent none): the entry
-// of that instance, else one recorded without an instance. Without the
-// header, a path enrolled on one instance only is that entry; a path
-// enrolled on several is ambiguous and checked against all of them (any
-// one's secret accepts, as without the header nothing tells them apart).
-// ok is false when the path is not enrolled for this delivery's instance.
+// lookup finds the entry of project path p (normalized) for a delivery
+// from instance (normalized; "" only when no [[gitlab]] instance is
+// configured, as the receiver refuses an unknown or missing instance
+// otherwise): the entry of that instance, else one recorded without an
+// instance. For "", a path enrolled on one instance only is that entry; a
+// path enrolled on several is checked against all of them (any one's
+// secret accepts, as nothing tells them apart). ok is false when the path
+// is not enrolled for this delivery's instance.
 func (e *Enrolled) lookup(p, instance string) (eps []*enrolledProject, ok bool) {
 	all := e.projects[p]
 	if len(all) == 0 {
@@ -89,7 +101,7 @@ func (e *Enrolled) lookup(p, instance string) (eps []*enrolledProject, ok bool) 
 	if instance == "" {
 		return all, true
 	}
-	k := instanceKey(instance)
+	k := instance
 	var unscoped *enrolledProject
 	for _, ep := range all {
 		switch ep.instance {
@@ -127,7 +139,7 @@ func NewEnrolled(salt []byte, projects []EnrolledProject) (*Enrolled, error) {
 		e.ipad[i], e.opad[i] = k^0x36, k^0x5c
 	}
 	for _, p := range projects {
-		key, inst := strings.ToLower(p.Project), instanceKey(p.Instance)
+		key, inst := envelope.NormalizeProjectPath(p.Project), instanceKey(p.Instance)
 		if key == "" {
 			return nil, fmt.Errorf("enrolled secrets: empty project")
 		}
@@ -136,7 +148,7 @@ func NewEnrolled(salt []byte, projects []EnrolledProject) (*Enrolled, error) {
 				return nil, fmt.Errorf("enrolled secrets: project %q listed twice for instance %q", p.Project, p.Instance)
 			}
 		}
-		ep := &enrolledProject{instance: inst, fallbackUntil: nanos(p.FallbackUntil)}
+		ep := &enrolledProject{instance: inst, projectID: p.ProjectID, fallbackUntil: nanos(p.FallbackUntil)}
 		for _, s := range p.Secrets {
 			ep.secrets = append(ep.secrets, enrolledSecret{sum: s.Hash, notAfter: nanos(s.NotAfter)})
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/config"
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 var testSalt = []byte("0123456789abcdef0123456789abcdef")
@@ -112,7 +113,7 @@ func TestVerifyEnrolled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.project+"/"+tt.token, func(t *testing.T) {
-			err := v.Verify(tt.project, Headers{Token: tt.token}, nil, now)
+			err := verify(v, tt.project, Headers{Token: tt.token}, nil, now)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
@@ -124,7 +125,7 @@ func TestVerifyEnrolled(t *testing.T) {
 
 	// The base verifier is unchanged, and nil enrolled is the base.
 	for _, w := range []*Verifier{base, base.WithEnrolled(nil)} {
-		if err := w.Verify("group/enrolled", Headers{Token: "exact-token"}, nil, now); err != nil {
+		if err := verify(w, "group/enrolled", Headers{Token: "exact-token"}, nil, now); err != nil {
 			t.Errorf("base verifier changed: %v", err)
 		}
 	}
@@ -156,7 +157,7 @@ func BenchmarkVerifyEnrolled(b *testing.B) {
 			h := Headers{Token: token}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := v.Verify(project, h, nil, now); err != nil {
+				if err := verify(v, project, h, nil, now); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -196,6 +197,10 @@ func TestVerifyEnrolledPerInstance(t *testing.T) {
 	}{
 		{"team/app", "https://gitlab.a.example", "token-a", true},
 		{"team/app", "https://GITLAB.a.example/", "token-a", true},
+		{"team/app", "https://gitlab.a.example/api/v4", "token-a", true}, // the picker's spelling too
+		{"team/app", "https://gitlab.a.example/api/v4", "star-token", false},
+		{"team/app", "https://gitlab.a.example:443", "star-token", false},
+		{"Team/App/", "https://gitlab.a.example", "star-token", false}, // paths normalized the same way
 		{"team/app", "https://gitlab.a.example", "token-b", false}, // b's secret does not open a's project
 		{"team/app", "https://gitlab.b.example", "token-b", true},
 		{"team/app", "https://gitlab.b.example", "token-a", false},
@@ -209,7 +214,13 @@ func TestVerifyEnrolledPerInstance(t *testing.T) {
 		{"legacy/app", "", "token-l", true},
 	}
 	for _, tt := range tests {
-		err := v.Verify(tt.project, Headers{Token: tt.token, Instance: tt.instance}, nil, now)
+		// The receiver passes the instance normalized (and refuses one
+		// that is not configured before Verify: see the gateway's tests).
+		inst := tt.instance
+		if inst != "" {
+			inst = envelope.NormalizeInstance(inst)
+		}
+		_, err := v.Verify(inst, tt.project, Headers{Token: tt.token}, nil, now)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s from %q with %s: err = %v, want ok=%v", tt.project, tt.instance, tt.token, err, tt.ok)
 		}

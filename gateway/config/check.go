@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 // SigningKeyPrefix starts every GitLab (Standard Webhooks) signing key.
@@ -69,7 +71,7 @@ func p(segs ...string) []string { return segs }
 func (d *decoder) check(c *Config, dir string) {
 	d.checkServer(&c.Server)
 	d.checkGitLab(c.GitLab, dir)
-	d.checkSecrets(c.Secret, dir)
+	d.checkSecrets(c.Secret, c.GitLab, dir)
 	d.checkQueue(&c.Queue, dir)
 	d.checkNATS(c, dir)
 	c.Enroll.SecretsFile = resolvePath(dir, c.Enroll.SecretsFile)
@@ -117,6 +119,8 @@ func (d *decoder) checkServer(s *Server) {
 	}
 	if s.MaxBodyBytes <= 0 {
 		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive")
+	} else if s.MaxInflightBytes < s.MaxBodyBytes {
+		d.errorf(p("server", "max_inflight_bytes"), true, "server.max_inflight_bytes must be at least server.max_body_bytes (%d)", s.MaxBodyBytes)
 	}
 	if s.PublicURL != "" {
 		at := p("server", "public_url")
@@ -145,10 +149,10 @@ func (d *decoder) checkGitLab(list []GitLab, dir string) {
 			d.errorf(at("url"), true, "gitlab.url must be an absolute http(s) URL")
 		default:
 			g.URL = strings.TrimRight(g.URL, "/")
-			if j, dup := seen[g.URL]; dup {
+			if j, dup := seen[envelope.NormalizeInstance(g.URL)]; dup {
 				d.errorf(at("url"), true, "gitlab.url repeats [[gitlab]] block %d", j+1)
 			}
-			seen[g.URL] = i
+			seen[envelope.NormalizeInstance(g.URL)] = i
 		}
 		d.resolveSecret(&g.Token, at("token"), dir)
 		if !g.Token.IsSet() && !g.DryRun && !d.bad[pathKey(at("token"))] {
@@ -163,10 +167,22 @@ func (d *decoder) checkGitLab(list []GitLab, dir string) {
 	}
 }
 
-func (d *decoder) checkSecrets(list []WebhookSecret, dir string) {
+func (d *decoder) checkSecrets(list []WebhookSecret, instances []GitLab, dir string) {
+	known := map[string]bool{}
+	for _, g := range instances {
+		known[envelope.NormalizeInstance(g.URL)] = true
+	}
 	for i := range list {
 		s := &list[i]
 		at := func(k string) []string { return p("secret", indexSeg(i), k) }
+		switch {
+		case s.Instance != "" && !httpURL(s.Instance):
+			d.errorf(at("instance"), true, "secret.instance must be the absolute http(s) URL of a [[gitlab]] block")
+		case s.Instance != "" && len(instances) > 0 && !known[envelope.NormalizeInstance(s.Instance)]:
+			d.errorf(at("instance"), true, "secret.instance %q is not the url of any [[gitlab]] block", s.Instance)
+		case s.Instance == "" && len(instances) > 1:
+			d.errorf(at("project"), false, "[[secret]] needs an instance when several [[gitlab]] blocks are configured (a secret authenticates one instance's projects)")
+		}
 		if s.Project == "" {
 			d.errorf(at("project"), false, `secret.project is required (a project path, a glob, or "*")`)
 		} else if err := CheckProjectPattern(s.Project); err != nil {

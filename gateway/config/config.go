@@ -35,6 +35,10 @@ type Server struct {
 	Listen string `toml:"listen"`
 	// MaxBodyBytes caps a delivery's body. Default 26214400 (GitLab's 25 MiB).
 	MaxBodyBytes Size `toml:"max_body_bytes"`
+	// MaxInflightBytes bounds the request bytes the receiver holds at once,
+	// across all requests, before they are authenticated: past it a
+	// delivery is answered 503 with Retry-After. Default 4 × max_body_bytes.
+	MaxInflightBytes Size `toml:"max_inflight_bytes"`
 	// ReadTimeout, WriteTimeout and IdleTimeout bound slow clients.
 	// Defaults 10s, 10s, 60s.
 	ReadTimeout  Duration `toml:"read_timeout"`
@@ -77,6 +81,11 @@ type WebhookSecret struct {
 	Token Secret `toml:"token"`
 	// SigningKey ("whsec_...") verifies GitLab's webhook-signature header.
 	SigningKey Secret `toml:"signing_key"`
+	// Instance, when set, limits the secret to deliveries from that GitLab
+	// instance (a [[gitlab]] url). Required when several [[gitlab]] blocks
+	// are configured: a secret then authenticates one instance's projects,
+	// never the same path on another.
+	Instance string `toml:"instance"`
 }
 
 // Queue selects and configures the queue backend.

@@ -48,6 +48,7 @@ func applyDefaults(c *Config) {
 	s := &c.Server
 	def(&s.Listen, DefaultListen)
 	def(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	def(&s.MaxInflightBytes, 4*s.MaxBodyBytes)
 	def(&s.ReadTimeout, DefaultReadTimeout)
 	def(&s.WriteTimeout, DefaultWriteTimeout)
 	def(&s.IdleTimeout, DefaultIdleTimeout)

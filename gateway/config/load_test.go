@@ -306,12 +306,13 @@ func TestLoadDefaults(t *testing.T) {
 	watch := true
 	want := &Config{
 		Server: Server{
-			Listen:        "127.0.0.1:8080",
-			MaxBodyBytes:  26214400,
-			ReadTimeout:   Duration(10 * time.Second),
-			WriteTimeout:  Duration(10 * time.Second),
-			IdleTimeout:   Duration(60 * time.Second),
-			ShutdownGrace: Duration(30 * time.Second),
+			Listen:           "127.0.0.1:8080",
+			MaxBodyBytes:     26214400,
+			MaxInflightBytes: 4 * 26214400,
+			ReadTimeout:      Duration(10 * time.Second),
+			WriteTimeout:     Duration(10 * time.Second),
+			IdleTimeout:      Duration(60 * time.Second),
+			ShutdownGrace:    Duration(30 * time.Second),
 		},
 		Queue: Queue{
 			Backend:         "local",

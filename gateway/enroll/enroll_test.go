@@ -88,7 +88,8 @@ func (v *env) verifier(t *testing.T) *auth.Verifier {
 
 func accepts(t *testing.T, v *auth.Verifier, project, token string, at time.Time) bool {
 	t.Helper()
-	return v.Verify(project, auth.Headers{Token: token}, nil, at) == nil
+	_, err := v.Verify("", project, auth.Headers{Token: token}, nil, at)
+	return err == nil
 }
 
 // checkFile asserts the secrets file is 0600 and holds no token.

@@ -157,7 +157,7 @@ func (f *File) Enrolled() (*auth.Enrolled, error) {
 	}
 	ps := make([]auth.EnrolledProject, 0, len(f.Projects))
 	for _, p := range f.Projects {
-		ep := auth.EnrolledProject{Instance: p.Instance, Project: p.Project}
+		ep := auth.EnrolledProject{Instance: p.Instance, Project: p.Project, ProjectID: p.ProjectID}
 		if p.FallbackUntil != nil {
 			ep.FallbackUntil = *p.FallbackUntil
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/auth"
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 func TestReadMissingFile(t *testing.T) {
@@ -331,10 +332,10 @@ func TestReadSamePathOnTwoInstances(t *testing.T) {
 	}
 	v := base.WithEnrolled(e)
 	now := time.Now()
-	if err := v.Verify("team/app", auth.Headers{Token: "token-b", Instance: "https://b.example"}, nil, now); err != nil {
+	if _, err := v.Verify(envelope.NormalizeInstance("https://b.example"), "team/app", auth.Headers{Token: "token-b"}, nil, now); err != nil {
 		t.Errorf("b's token from b: %v", err)
 	}
-	if err := v.Verify("team/app", auth.Headers{Token: "token-b", Instance: "https://a.example"}, nil, now); err == nil {
+	if _, err := v.Verify(envelope.NormalizeInstance("https://a.example"), "team/app", auth.Headers{Token: "token-b"}, nil, now); err == nil {
 		t.Error("b's token opened a's project")
 	}
 }

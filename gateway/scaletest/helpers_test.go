@@ -19,15 +19,18 @@ import (
 )
 
 // noteEvent is a small Note Hook payload: a comment on merge request !1 of
-// project g/p (id 5).
-func noteEvent(note string) []byte {
+// project g/p (id 5) of https://gitlab.example.com.
+func noteEvent(note string) []byte { return noteEventOn("https://gitlab.example.com", note) }
+
+// noteEventOn is noteEvent from the GitLab instance at instance.
+func noteEventOn(instance, note string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"object_kind": "note",
 		"event_type":  "note",
 		"user":        map[string]any{"id": 1, "username": "alice", "name": "Alice"},
 		"project_id":  5,
 		"project": map[string]any{"id": 5, "path_with_namespace": "g/p",
-			"web_url": "https://gitlab.example.com/g/p"},
+			"web_url": instance + "/g/p"},
 		"object_attributes": map[string]any{"id": 1244, "note": note, "noteable_type": "MergeRequest",
 			"action": "create", "author_id": 1},
 		"merge_request": map[string]any{"id": 99, "iid": 1, "title": "t", "state": "opened",

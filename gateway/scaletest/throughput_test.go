@@ -23,6 +23,12 @@ const gitlabLatency = 50 * time.Millisecond
 func slowGitLab(t *testing.T) (url string, notes *atomic.Int64) {
 	notes = new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" && r.URL.Path == "/api/v4/projects/g/p" {
+			// Each replica checks the project's id once, then caches it.
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id": 5, "path_with_namespace": "g/p"}`)
+			return
+		}
 		time.Sleep(gitlabLatency)
 		if r.Method != "POST" || r.URL.Path != "/api/v4/projects/5/merge_requests/1/notes" {
 			t.Errorf("fake GitLab: unexpected %s %s", r.Method, r.URL.Path)
@@ -108,7 +114,7 @@ func TestThroughputGrowsWithReplicas(t *testing.T) {
 				wg.Go(func() {
 					c := newClient()
 					for i := int(next.Add(1)) - 1; i < events; i = int(next.Add(1)) - 1 {
-						a := post(c, urls[i%n], noteEvent("hello "+strconv.Itoa(i)), fmt.Sprintf("tp-%d-%d", n, i))
+						a := post(c, urls[i%n], noteEventOn(gitlabURL, "hello "+strconv.Itoa(i)), fmt.Sprintf("tp-%d-%d", n, i))
 						if !a.ok() || a.Status != "queued" {
 							t.Errorf("event %d: %+v", i, a)
 						}

@@ -39,6 +39,8 @@ type Client struct {
 
 	mu     sync.Mutex
 	access map[accessKey]accessEntry
+
+	ids projectIDs // GitLab's ids of project paths (Bind)
 }
 
 type accessKey struct {

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
@@ -95,24 +93,17 @@ func (cs *Clients) OnCall(f func(instance string, call queue.Call)) {
 	}
 }
 
-// For returns the client for the event's instance: the configured instance
-// whose URL matches env.Instance, else the one whose scheme and host match
-// the project URL, else the only configured instance. With no instances, or
-// no match among several, it returns a dry-run client for env.Instance that
-// records calls and sends nothing.
+// For returns the client for the event's instance: the configured
+// instance env.Instance names (see envelope.NormalizeInstance), or the only
+// configured instance when env.Instance is empty. The receiver sets
+// env.Instance to the instance the delivery was authenticated for, so
+// nothing in the body chooses it. With no instance configured, or an
+// instance that is not configured (Bind refuses those before any rule
+// runs), it returns a dry-run client for env.Instance that records calls
+// and sends nothing.
 func (cs *Clients) For(env *envelope.Envelope) *Client {
-	if c := cs.match(env.Instance); c != nil {
+	if c := cs.resolve(env.Instance); c != nil {
 		return c
-	}
-	if c := cs.matchProjectURL(env.Project.URL); c != nil {
-		return c
-	}
-	if len(cs.clients) == 1 {
-		return cs.clients[0]
-	}
-	if len(cs.clients) > 1 {
-		cs.logger.Warn("gitlab: no configured instance matches the event; calls are recorded, not sent",
-			"instance", env.Instance, "project", env.Project.Path)
 	}
 	return &Client{
 		base:    normalizeURL(env.Instance),
@@ -121,6 +112,22 @@ func (cs *Clients) For(env *envelope.Envelope) *Client {
 		observe: cs.observe,
 		now:     time.Now,
 	}
+}
+
+// resolve returns the configured client for an instance: the one it names,
+// the only one for "", a dry-run client when none is configured, nil for
+// an instance that is not configured.
+func (cs *Clients) resolve(instance string) *Client {
+	if c := cs.match(instance); c != nil {
+		return c
+	}
+	switch {
+	case len(cs.clients) == 0:
+		return &Client{base: normalizeURL(instance), dryRun: true, logger: cs.logger, observe: cs.observe, now: time.Now}
+	case instance == "" && len(cs.clients) == 1:
+		return cs.clients[0]
+	}
+	return nil
 }
 
 // BotUsername returns the bot user name configured for the instance with
@@ -160,47 +167,6 @@ func (cs *Clients) match(instance string) *Client {
 	return nil
 }
 
-// matchProjectURL finds the configured instance serving a project web URL:
-// same scheme and host, and the instance's path (if any) a prefix of the
-// project's path. The longest matching instance path wins.
-func (cs *Clients) matchProjectURL(projectURL string) *Client {
-	if projectURL == "" {
-		return nil
-	}
-	pu, err := url.Parse(projectURL)
-	if err != nil || pu.Host == "" {
-		return nil
-	}
-	var best *Client
-	bestLen := -1
-	for _, c := range cs.clients {
-		iu, err := url.Parse(c.base)
-		if err != nil {
-			continue
-		}
-		if !strings.EqualFold(iu.Scheme, pu.Scheme) || !strings.EqualFold(iu.Host, pu.Host) {
-			continue
-		}
-		if p := iu.Path; p != "" && pu.Path != p && !strings.HasPrefix(pu.Path, p+"/") {
-			continue
-		}
-		if len(iu.Path) > bestLen {
-			best, bestLen = c, len(iu.Path)
-		}
-	}
-	return best
-}
-
-// normalizeURL lowercases scheme and host and drops a trailing slash and an
-// "/api/v4" suffix, so "https://GitLab.example.com/" matches
-// "https://gitlab.example.com".
-func normalizeURL(s string) string {
-	s = strings.TrimSpace(s)
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(s, "/")
-	}
-	p := strings.TrimRight(u.Path, "/")
-	p = strings.TrimSuffix(p, "/api/v4")
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + p
-}
+// normalizeURL is envelope.NormalizeInstance: the one spelling of an
+// instance URL every comparison uses.
+func normalizeURL(s string) string { return envelope.NormalizeInstance(s) }

@@ -28,11 +28,13 @@ func TestFor(t *testing.T) {
 	}{
 		{"by X-Gitlab-Instance", "https://gitlab.example.com", "", "https://gitlab.example.com"},
 		{"instance case and slash", "https://GitLab.Example.com/", "", "https://gitlab.example.com"},
+		{"instance with /api/v4", "https://gitlab.example.com/api/v4/", "", "https://gitlab.example.com"},
+		{"instance with the default port", "https://gitlab.example.com:443", "", "https://gitlab.example.com"},
+		{"instance with a path", "https://code.example.org/gitlab", "", "https://code.example.org/gitlab"},
 		{"instance wins over project URL", "https://code.example.org", "https://gitlab.example.com/g/p", "https://code.example.org"},
-		{"by project URL", "", "https://gitlab.example.com/group/project", "https://gitlab.example.com"},
-		{"by project URL, longest path", "", "https://code.example.org/gitlab/group/project", "https://code.example.org/gitlab"},
-		{"by project URL, root install", "", "https://code.example.org/group/project", "https://code.example.org"},
-		{"scheme must match", "", "http://gitlab.example.com/group/project", ""},
+		// The body never chooses the instance: the receiver sets it.
+		{"no instance, several configured: not by project URL", "", "https://gitlab.example.com/group/project", ""},
+		{"scheme must match", "http://gitlab.example.com", "", ""},
 		{"unknown instance, several configured", "https://other.example.net", "https://other.example.net/g/p", ""},
 	}
 	for _, tt := range tests {
@@ -63,10 +65,14 @@ func TestForSingleInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// With one instance, every delivery uses it.
-	c := cs.For(&envelope.Envelope{Instance: "https://elsewhere.example.net"})
+	// With one instance, a delivery naming none uses it; one naming
+	// another gets a recorder (the receiver refuses those at the door).
+	c := cs.For(&envelope.Envelope{})
 	if c.DryRun() || c.Instance() != "https://gitlab.example.com" {
 		t.Fatalf("got %s", c.Instance())
+	}
+	if c := cs.For(&envelope.Envelope{Instance: "https://elsewhere.example.net"}); !c.DryRun() {
+		t.Fatalf("another instance got the configured client %s", c.Instance())
 	}
 	if got := cs.BotUsername(""); got != "bot" {
 		t.Errorf("BotUsername = %q", got)
