@@ -59,8 +59,8 @@ type ReceiverOptions struct {
 	// Retry-After. Default 4 × MaxBodyBytes.
 	MaxInflightBytes int64
 	ReadTimeout      time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	WriteTimeout     time.Duration
+	IdleTimeout      time.Duration
 	// EnqueueTimeout bounds how long a request waits for the store before
 	// answering 503 (give or take 100 ms: requests share their deadlines,
 	// see sharedDeadline). Default 8s (GitLab gives up after 10s).

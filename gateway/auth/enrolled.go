@@ -39,7 +39,7 @@ type EnrolledProject struct {
 	// ProjectID is GitLab's id of the project, recorded at enrolment; 0
 	// when unknown. A delivery it authenticates must carry this id.
 	ProjectID int64
-	Secrets []EnrolledSecret
+	Secrets   []EnrolledSecret
 	// FallbackUntil: before this instant a delivery the enrolled secrets
 	// refuse is still checked against the [[secret]] blocks (the hook's
 	// previous secret, while GitLab switches to the enrolled one). Zero

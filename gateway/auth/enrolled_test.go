@@ -201,7 +201,7 @@ func TestVerifyEnrolledPerInstance(t *testing.T) {
 		{"team/app", "https://gitlab.a.example/api/v4", "star-token", false},
 		{"team/app", "https://gitlab.a.example:443", "star-token", false},
 		{"Team/App/", "https://gitlab.a.example", "star-token", false}, // paths normalized the same way
-		{"team/app", "https://gitlab.a.example", "token-b", false}, // b's secret does not open a's project
+		{"team/app", "https://gitlab.a.example", "token-b", false},     // b's secret does not open a's project
 		{"team/app", "https://gitlab.b.example", "token-b", true},
 		{"team/app", "https://gitlab.b.example", "token-a", false},
 		{"team/app", "https://gitlab.b.example", "star-token", false}, // enrolled: [[secret]] blocks do not apply

@@ -1,6 +1,5 @@
 package envelope
 
-
 // Locating a delivery's project before it is authenticated. The secret
 // that authenticates a delivery depends on its project, which only the body
 // names; building the envelope's tree first would let anyone who can reach
