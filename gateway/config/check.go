@@ -117,8 +117,8 @@ func (d *decoder) checkServer(s *Server) {
 			d.errorf(p("server", "trusted_proxies"), true, "server.trusted_proxies: %q is not an IP address or CIDR", tp)
 		}
 	}
-	if s.MaxBodyBytes <= 0 {
-		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive")
+	if s.MaxBodyBytes <= 0 || s.MaxBodyBytes > 1<<30 {
+		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive and at most 1GiB")
 	} else if s.MaxInflightBytes < s.MaxBodyBytes {
 		d.errorf(p("server", "max_inflight_bytes"), true, "server.max_inflight_bytes must be at least server.max_body_bytes (%d)", s.MaxBodyBytes)
 	}

@@ -78,19 +78,19 @@ func (p *parser) member(obj int, key string) (int, bool) {
 	b := p.body
 	if o.flags&flagObjKeyEsc == 0 || o.flags&flagKeysUnescaped == 0 && strings.IndexByte(key, '\\') < 0 {
 		// Raw keys: without escaped keys they are the unescaped keys.
-		for i := obj + 1; i < o.next; {
+		for i := obj + 1; i < int(o.next); {
 			n := &p.nodes[i]
 			if string(b[n.keyStart:n.keyEnd]) == key {
 				return i, true
 			}
-			i = n.next
+			i = int(n.next)
 		}
 		if o.flags&flagObjKeyEsc == 0 {
 			return 0, false
 		}
 	}
 	o.flags |= flagKeysUnescaped
-	for i := obj + 1; i < o.next; {
+	for i := obj + 1; i < int(o.next); {
 		n := &p.nodes[i]
 		k := b[n.keyStart:n.keyEnd]
 		if n.flags&flagKeyEsc != 0 {
@@ -102,7 +102,7 @@ func (p *parser) member(obj int, key string) (int, bool) {
 		if string(k) == key {
 			return i, true
 		}
-		i = n.next
+		i = int(n.next)
 	}
 	return 0, false
 }
@@ -113,7 +113,7 @@ func (v value) len() int {
 		return 0
 	}
 	n := 0
-	for i, end := v.i+1, v.p.nodes[v.i].next; i < end; i = v.p.nodes[i].next {
+	for i, end := v.i+1, int(v.p.nodes[v.i].next); i < end; i = int(v.p.nodes[i].next) {
 		n++
 	}
 	return n
@@ -125,7 +125,7 @@ func (v value) index(n int) value {
 	if v.kind() != kindArray || n < 0 {
 		return value{}
 	}
-	for i, end := v.i+1, v.p.nodes[v.i].next; i < end; i = v.p.nodes[i].next {
+	for i, end := v.i+1, int(v.p.nodes[v.i].next); i < end; i = int(v.p.nodes[i].next) {
 		if n == 0 {
 			return value{v.p, i}
 		}
@@ -140,7 +140,7 @@ func (v value) items() iter.Seq[value] {
 		if v.kind() != kindArray {
 			return
 		}
-		for i, end := v.i+1, v.p.nodes[v.i].next; i < end; i = v.p.nodes[i].next {
+		for i, end := v.i+1, int(v.p.nodes[v.i].next); i < end; i = int(v.p.nodes[i].next) {
 			if !yield(value{v.p, i}) {
 				return
 			}

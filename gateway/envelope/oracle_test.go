@@ -142,7 +142,7 @@ func compareTree(t *testing.T, v value, fv *fastjson.Value, path string, seed in
 	case kindObject:
 		var keys []string
 		end := v.p.nodes[v.i].next
-		for i := v.i + 1; i < end; i = v.p.nodes[i].next {
+		for i := v.i + 1; i < int(end); i = int(v.p.nodes[i].next) {
 			n := v.p.nodes[i]
 			keys = append(keys, string(unescape(nil, v.p.body[n.keyStart:n.keyEnd])))
 		}
