@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hookgate/hookgate/diag"
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 // Options control Load.
@@ -303,10 +304,13 @@ func (f *fileLoader) rule(m map[string]any, blk ruleBlock) *loadedRule {
 			}
 		case "projects":
 			globs, _ := f.stringList(k, v, p)
-			for _, g := range globs {
+			for i, g := range globs {
 				if err := validGlob(g); err != nil {
 					f.errAt(p, "projects: %v", err)
 				}
+				// Project paths compare as envelope.NormalizeProjectPath
+				// spells them: lower case, no outer "/".
+				globs[i] = envelope.NormalizeProjectPath(g)
 			}
 			r.Projects = globs
 		case "require_access":

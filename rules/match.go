@@ -229,6 +229,7 @@ func (r *Rule) appliesTo(p string) bool {
 	if len(r.Projects) == 0 {
 		return true
 	}
+	p = envelope.NormalizeProjectPath(p)
 	for _, g := range r.Projects {
 		if ok, _ := matchGlob(g, p); ok {
 			return true

@@ -438,3 +438,23 @@ func TestMatchConcurrent(t *testing.T) {
 		t.Error("zero Holder is not empty")
 	}
 }
+
+// A rule's projects compare as project paths do everywhere: case and outer
+// slashes do not matter.
+func TestProjectsCaseInsensitive(t *testing.T) {
+	set := loadRules(t, `
+[[rule]]
+name = "r"
+projects = ["Team-A/**"]
+plugin = "p"
+`)
+	r := set.Rules()[0]
+	for _, p := range []string{"team-a/app", "TEAM-A/sub/app", "/team-a/app/"} {
+		if !r.appliesTo(p) {
+			t.Errorf("%q: not admitted by Team-A/**", p)
+		}
+	}
+	if r.appliesTo("team-b/app") {
+		t.Error("team-b/app admitted")
+	}
+}
