@@ -61,6 +61,8 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadAt      prometheus.Gauge
+
+	token *bearer // GET /metrics needs it when not nil (requireToken)
 }
 
 // NewMetrics builds the metrics in a new registry.
@@ -131,11 +133,26 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// mount serves GET /metrics on app.
-func (m *Metrics) mount(app *fiber.App) {
-	if m != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(m.Handler()))
+// requireToken makes GET /metrics, on every app mounted afterwards, answer
+// only requests with "Authorization: Bearer <token>" ([server]
+// metrics_token); others get 401. "" leaves /metrics open.
+func (m *Metrics) requireToken(token string) {
+	if m != nil && token != "" {
+		m.token = newBearer(token)
 	}
+}
+
+// mount serves GET /metrics on app, behind the token if one is required.
+func (m *Metrics) mount(app *fiber.App) {
+	if m == nil {
+		return
+	}
+	h := adaptor.HTTPHandler(m.Handler())
+	if m.token != nil {
+		app.Get("/metrics", m.token.guard("missing or wrong metrics token"), h)
+		return
+	}
+	app.Get("/metrics", h)
 }
 
 // WatchQueue adds gauges read from q on every scrape:
