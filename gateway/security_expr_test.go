@@ -83,7 +83,9 @@ plugin = "ok"
 
 	o := outcomeOf(t, d, "grow-the-note")
 	want := "when: cost limit exceeded: more than 8388608 bytes of strings built (+)"
-	if o.Status != "error" || !strings.Contains(o.Error, want) {
+	// On a loaded machine the clock (250 ms) may stop it first.
+	slow := "when: cost limit exceeded: ran longer than 250ms"
+	if o.Status != "error" || !strings.Contains(o.Error, want) && !strings.Contains(o.Error, slow) {
 		t.Errorf("grow-the-note: %s %q, want error %q", o.Status, o.Error, want)
 	}
 	if o := outcomeOf(t, d, "still-runs"); o.Status != "ok" {

@@ -16,11 +16,11 @@ func TestConditionCostLimits(t *testing.T) {
 	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
 	for _, c := range []struct {
 		src  string
-		want []string // any of them (the clock may stop a loop before its step count)
+		want []string // any of them
 	}{
 		{`len(reduce(1..50, #acc + note, "")) > 0`, []string{"more than 8388608 bytes of strings built (+)"}},
 		{`len(reduce(split(note, " "), #acc + #, "")) > 0`, []string{"more than 8388608 bytes of strings built (+)"}},
-		{`len(reduce(split(note, " "), upper(note), "")) > 0`, []string{"more than 8388608 bytes of strings built (upper)", "ran longer than 250ms"}},
+		{`len(reduce(split(note, " "), upper(note), "")) > 0`, []string{"more than 8388608 bytes of strings built (upper)"}},
 		{`len(repeat(note, 1000000)) > 0`, []string{"more than 8388608 bytes of strings built (repeat)"}},
 		{`len(replace(note, "", note)) > 0`, []string{"more than 8388608 bytes of strings built (replace)"}},
 		{`len(join(split(note, " "), note)) > 0`, []string{"more than 8388608 bytes of strings built (join)"}},
@@ -29,7 +29,7 @@ func TestConditionCostLimits(t *testing.T) {
 		{`fromJSON(note + note) != nil`, []string{"more than 8388608 bytes of strings built (fromJSON)"}},
 		{`note matches ("^" + note)`, []string{"a pattern built at run time is longer than 1024 bytes (matches)"}},
 		{`all(1..1000, all(1..1000, true))`, []string{"more than 100000 list and map elements built"}},
-		{`let xs = split(note, " ")[0:2000]; any(xs, any(xs, false))`, []string{"more than 1000000 loop steps", "ran longer than 250ms"}},
+		{`let xs = split(note, " ")[0:2000]; any(xs, any(xs, false))`, []string{"more than 1000000 loop steps"}},
 		{`any(split(note, " "), note contains "zzz")`, []string{"ran longer than 250ms"}},
 	} {
 		t.Run(c.src, func(t *testing.T) {
@@ -52,7 +52,8 @@ func TestConditionCostLimits(t *testing.T) {
 				t.Errorf("error %v is not a *CostError", res.Errors[0].Err)
 			}
 			msg := res.Errors[0].Err.Error()
-			ok := false
+			// The clock may stop any of them first on a loaded machine.
+			ok := strings.Contains(msg, "when: cost limit exceeded: ran longer than 250ms")
 			for _, w := range c.want {
 				ok = ok || strings.Contains(msg, "when: cost limit exceeded: "+w)
 			}
