@@ -581,6 +581,11 @@ func TestServeEmbeddedDefaults(t *testing.T) {
 			t.Errorf("embedded defaults: %v", err)
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("embedded defaults: data folder mode %04o, want 0700", fi.Mode().Perm())
+	}
 	if code, body := s.deliver(t, secret); code != 202 || body["status"] != "queued" {
 		t.Fatalf("delivery: %d %v, want 202 queued", code, body)
 	}
