@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"strconv"
@@ -33,15 +31,7 @@ type DeliveryLog interface {
 // mountAdmin serves the admin API under /api/v1 on app, guarded by a
 // bearer token compared in constant time.
 func (g *Gateway) mountAdmin(app *fiber.App, token string) {
-	want := sha256.Sum256([]byte(token))
-	api := app.Group("/api/v1", func(c *fiber.Ctx) error {
-		got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": "missing or wrong admin token"})
-		}
-		return c.Next()
-	})
+	api := app.Group("/api/v1", newBearer(token).guard("missing or wrong admin token"))
 	var log DeliveryLog = g.store
 	api.Get("/deliveries", func(c *fiber.Ctx) error {
 		limit, _ := strconv.Atoi(c.Query("limit"))

@@ -70,10 +70,13 @@ func bundledDir(cfg *config.Config) string {
 
 // ExtractBundled writes the bundled example rules and plugins out when the
 // configuration relies on them. It rewrites them on every start so they
-// match the binary.
+// match the binary. A missing data folder is created with mode 0700 first.
 func ExtractBundled(cfg *config.Config) error {
 	if len(cfg.Rules.Paths) > 0 && cfg.Plugins.Dir != "" {
 		return nil
+	}
+	if err := makeDataDir(cfg); err != nil {
+		return err
 	}
 	dir := bundledDir(cfg)
 	if err := examples.WriteBundled(dir); err != nil {

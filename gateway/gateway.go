@@ -46,6 +46,9 @@ type Gateway struct {
 // Options are for embedders (WithModules).
 func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	o := buildOptions(opts)
+	if err := prepareDataDir(cfg, log); err != nil {
+		return nil, err
+	}
 	secrets, err := webhookSecrets(cfg, log)
 	if err != nil {
 		return nil, err
@@ -59,6 +62,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error)
 		return nil, err
 	}
 	metrics := NewMetrics()
+	metrics.requireToken(cfg.Server.MetricsToken.Value())
 	store, err := openBackend(cfg, log, metrics.quarantined)
 	if err != nil {
 		return nil, err

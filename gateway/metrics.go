@@ -62,6 +62,8 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadAt      prometheus.Gauge
+
+	token *bearer // GET /metrics needs it when not nil (requireToken)
 }
 
 // NewMetrics builds the metrics in a new registry.
@@ -135,11 +137,26 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// mount serves GET /metrics on app.
-func (m *Metrics) mount(app *fiber.App) {
-	if m != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(m.Handler()))
+// requireToken makes GET /metrics, on every app mounted afterwards, answer
+// only requests with "Authorization: Bearer <token>" ([server]
+// metrics_token); others get 401. "" leaves /metrics open.
+func (m *Metrics) requireToken(token string) {
+	if m != nil && token != "" {
+		m.token = newBearer(token)
 	}
+}
+
+// mount serves GET /metrics on app, behind the token if one is required.
+func (m *Metrics) mount(app *fiber.App) {
+	if m == nil {
+		return
+	}
+	h := adaptor.HTTPHandler(m.Handler())
+	if m.token != nil {
+		app.Get("/metrics", m.token.guard("missing or wrong metrics token"), h)
+		return
+	}
+	app.Get("/metrics", h)
 }
 
 // WatchQueue adds gauges read from q on every scrape:
@@ -154,6 +171,19 @@ func (m *Metrics) WatchQueue(q Backlogger) {
 			"Age of the oldest delivery not yet processed to the end (queued or running); 0 when there is none.",
 			nil, nil),
 	})
+}
+
+// watchInflight serves the receiver's in-flight body bytes and budget.
+func (m *Metrics) watchInflight(b *inflight) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookgate_inflight_body_bytes",
+		Help: "Request body bytes the receiver holds now (reserved before a body is read); past hookgate_inflight_body_bytes_limit deliveries are answered 503."},
+		func() float64 { return float64(b.used.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookgate_inflight_body_bytes_limit",
+		Help: "[server] max_inflight_bytes."},
+		func() float64 { return float64(b.max) }))
 }
 
 type backlogCollector struct {

@@ -143,6 +143,7 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 	// body could not be taken; others are answered once the first 8 KiB
 	// arrived (see receiver_body.go).
 	app.Server().ExpectHandler = r.expect
+	o.Metrics.watchInflight(r.budget)
 	app.Post("/hooks/gitlab", r.hook)
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})

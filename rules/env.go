@@ -15,12 +15,13 @@ import (
 	"github.com/hookgate/hookgate/rules/command"
 )
 
-// Limits on what one condition may cost.
+// Limits on what one condition may cost; the others, and how they are
+// enforced, are in cost.go.
 const (
 	// maxNodes bounds the size of a condition's syntax tree.
 	maxNodes = 2000
-	// memoryBudget bounds what one evaluation may allocate, in expr's
-	// units (roughly elements of built lists and maps).
+	// memoryBudget is expr's own budget for one evaluation: the elements
+	// of the lists, maps and ranges it builds.
 	memoryBudget = 100_000
 )
 
@@ -44,6 +45,10 @@ type evalEnv struct {
 	// HasLabel: has_label("bug") is true when the MR or issue has the
 	// label "bug".
 	HasLabel func(name string) bool `expr:"has_label"`
+
+	// metered replaces expr's builtins that build strings, and provides
+	// the functions costPatch calls, all charging the evaluation's meter.
+	metered
 
 	payloadErr error
 }
@@ -128,6 +133,7 @@ func exprOptions() []expr.Option {
 		expr.AsBool(),
 		expr.MaxNodes(maxNodes),
 		expr.Function("glob", globFunc, new(func(pattern, s string) bool)),
+		expr.Patch(costPatch{}),
 	}
 }
 
@@ -177,17 +183,24 @@ func compileCondition(src string) (*condition, error) {
 	return c, nil
 }
 
-// run evaluates the condition against env with machine m.
-func (c *condition) run(m *vm.VM, env *evalEnv) (bool, error) {
+// run evaluates the condition against env with r's machine, on a fresh
+// meter (env's metered functions must be r's).
+func (c *condition) run(r *runner, env *evalEnv) (bool, error) {
 	if c.usesPayload {
 		if err := env.decodePayload(); err != nil {
 			return false, err
 		}
 	}
-	out, err := m.Run(c.program, env)
+	r.meter.reset()
+	out, err := r.vm.Run(c.program, env)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
+			if fe.Message == "memory budget exceeded" { // expr's own budget
+				ce := &CostError{What: fmt.Sprintf("more than %d list and map elements built", memoryBudget)}
+				fe.Message = ce.Error()
+				fe.Wrap(ce)
+			}
 			// Keep the place, drop the snippet (it repeats the whole line).
 			return false, &runError{err: fe}
 		}

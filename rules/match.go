@@ -130,7 +130,21 @@ type Result struct {
 	Errors  []EvalError
 }
 
-var vmPool = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: memoryBudget} }}
+// runner is what evaluating conditions needs besides the event: a VM (not
+// safe for concurrent use) and the meter of the evaluation in progress,
+// with the metered functions bound to it. Pooled, so that the functions
+// are built once per runner rather than once per event.
+type runner struct {
+	vm    vm.VM
+	meter meter
+	fns   metered
+}
+
+var runnerPool = sync.Pool{New: func() any {
+	r := &runner{vm: vm.VM{MemoryBudget: memoryBudget}}
+	r.fns = newMetered(&r.meter)
+	return r
+}}
 
 // Match evaluates the rules that apply to env's kind, in file order, and
 // returns the ones whose plugins should run. For each rule, in order: the
@@ -151,8 +165,9 @@ func (s *Set) Match(ctx context.Context, env *envelope.Envelope, deps Deps) Resu
 		return res
 	}
 	ev := newEvalEnv(env)
-	m := vmPool.Get().(*vm.VM)
-	defer vmPool.Put(m)
+	run := runnerPool.Get().(*runner)
+	defer runnerPool.Put(run)
+	ev.metered = run.fns
 
 	bot := ""
 	if deps.BotUsername != nil {
@@ -167,7 +182,7 @@ func (s *Set) Match(ctx context.Context, env *envelope.Envelope, deps Deps) Resu
 			continue
 		}
 		if r.cond != nil {
-			ok, err := r.cond.run(m, ev)
+			ok, err := r.cond.run(run, ev)
 			if err != nil {
 				res.Errors = append(res.Errors, EvalError{Rule: r.Name, Err: fmt.Errorf("when: %w", err)})
 				continue

@@ -268,7 +268,7 @@ plugin = "p"
 
 [[rule]]
 name = "too-hungry"
-when = 'len(repeat("abcdefghij", 100000)) > 0'
+when = 'len(repeat("abcdefghij", 1000000)) > 0'
 plugin = "p"
 
 [[rule]]
@@ -289,7 +289,7 @@ plugin = "p"
 	want := []string{
 		"match:fine",
 		"error:broken-at-runtime:when: cannot fetch nope from <nil> (1:27)",
-		"error:too-hungry:when: memory budget exceeded (1:5)",
+		"error:too-hungry:when: cost limit exceeded: more than 8388608 bytes of strings built (repeat) (1:5)",
 		"error:needs-access:require_access: gitlab: 502 bad gateway",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -309,7 +309,7 @@ plugin = "p"
 		"match:needs-access",
 		"match:fine",
 		"error:broken-at-runtime:when: decode payload: json: cannot unmarshal array into Go value of type map[string]interface {}",
-		"error:too-hungry:when: memory budget exceeded (1:5)",
+		"error:too-hungry:when: cost limit exceeded: more than 8388608 bytes of strings built (repeat) (1:5)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hookgate/hookgate/gateway/enroll"
@@ -131,8 +134,14 @@ token = "star-token"
 func TestEnrollErrors(t *testing.T) {
 	fake := enrolltest.New(t)
 	fake.AddProject(1, "g/p")
+	var elsewhere atomic.Int32 // requests that reached the host a redirect points to
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	moved := httptest.NewServer(http.RedirectHandler(other.URL+"/api/v4/projects/1", http.StatusFound))
+	t.Cleanup(moved.Close)
 	dir := writeTree(t, t.TempDir(), map[string]string{
 		"nopublic.toml": "[[gitlab]]\nurl = \"" + fake.URL + "\"\ntoken = \"t\"\n",
+		"moved.toml":    "[server]\npublic_url = \"https://h.example.com\"\n[[gitlab]]\nurl = \"" + moved.URL + "\"\ntoken = \"" + enrolltest.Token + "\"\n",
 		"two.toml": "[server]\npublic_url = \"https://h.example.com\"\n" +
 			"[[gitlab]]\nurl = \"https://a.example.com\"\ntoken = \"t\"\n[[gitlab]]\nurl = \"https://b.example.com\"\ntoken = \"t\"\n",
 		"ok.toml": "[server]\npublic_url = \"https://h.example.com\"\n[[gitlab]]\nurl = \"" + fake.URL + "\"\ntoken = \"" + enrolltest.Token + "\"\n",
@@ -149,6 +158,7 @@ func TestEnrollErrors(t *testing.T) {
 		{[]string{"enroll", "--config", "two.toml", "--gitlab", "https://c.example.com", "g/p"}, 1, "no [[gitlab]] block has url https://c.example.com"},
 		{[]string{"enroll", "g/p"}, 1, "public_url"},
 		{[]string{"enroll", "--config", "ok.toml", "no/such"}, 1, "404"},
+		{[]string{"enroll", "--config", "moved.toml", "g/p"}, 1, "GitLab answered 302 Found (redirects are not followed): Location " + other.URL + "/api/v4/projects/1"},
 		{[]string{"secret", "rotate", "--config", "ok.toml", "g/p"}, 1, "not enrolled"},
 		{[]string{"secret", "list", "--config", "ok.toml", "g/p"}, 1, "not enrolled"},
 		{[]string{"secret", "remove", "--config", "ok.toml", "g/p"}, 1, "not enrolled"},
@@ -162,5 +172,8 @@ func TestEnrollErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", r.code, r.stderr, tt.code, tt.want)
 			}
 		})
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("a redirect was followed: the other host received %d requests", n)
 	}
 }

@@ -129,6 +129,13 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		t.Logf("not a git checkout (%v): the VCS revision is not checked", err)
 		return
 	}
+	// The go command stamps VCS information only where .git is a folder
+	// (cmd/go/internal/vcs); in a linked worktree it is a file.
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if fi, serr := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err == nil && serr == nil && !fi.IsDir() {
+		t.Logf("a git worktree (.git is a file), which go build does not stamp: the VCS revision is not checked")
+		return
+	}
 	vcs := filepath.Join(dir, "vcs")
 	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", vcs, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
@@ -573,6 +580,11 @@ func TestServeEmbeddedDefaults(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Errorf("embedded defaults: %v", err)
 		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("embedded defaults: data folder mode %04o, want 0700", fi.Mode().Perm())
 	}
 	if code, body := s.deliver(t, secret); code != 202 || body["status"] != "queued" {
 		t.Fatalf("delivery: %d %v, want 202 queued", code, body)

@@ -69,7 +69,7 @@ func p(segs ...string) []string { return segs }
 // check validates cfg after defaults, reads its secrets and resolves its
 // relative paths against dir ("" keeps them as written).
 func (d *decoder) check(c *Config, dir string) {
-	d.checkServer(&c.Server)
+	d.checkServer(&c.Server, dir)
 	d.checkGitLab(c.GitLab, dir)
 	d.checkSecrets(c.Secret, c.GitLab, dir)
 	d.checkQueue(&c.Queue, dir)
@@ -77,6 +77,7 @@ func (d *decoder) check(c *Config, dir string) {
 	c.Enroll.SecretsFile = resolvePath(dir, c.Enroll.SecretsFile)
 	// An unresolved "env:"/"file:" admin token would leave the admin API off.
 	d.resolveSecret(&c.Admin.Token, p("admin", "token"), dir)
+	d.checkAdmin(c)
 
 	for i, g := range c.Rules.Paths {
 		at := p("rules", "paths", indexSeg(i))
@@ -108,7 +109,7 @@ func (d *decoder) check(c *Config, dir string) {
 	}
 }
 
-func (d *decoder) checkServer(s *Server) {
+func (d *decoder) checkServer(s *Server, dir string) {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		d.errorf(p("server", "listen"), true, "invalid server.listen %q: want host:port", s.Listen)
 	}
@@ -117,6 +118,7 @@ func (d *decoder) checkServer(s *Server) {
 			d.errorf(p("server", "trusted_proxies"), true, "server.trusted_proxies: %q is not an IP address or CIDR", tp)
 		}
 	}
+	d.resolveSecret(&s.MetricsToken, p("server", "metrics_token"), dir)
 	if s.MaxBodyBytes <= 0 || s.MaxBodyBytes > 1<<30 {
 		d.errorf(p("server", "max_body_bytes"), true, "server.max_body_bytes must be positive and at most 1GiB")
 	} else if s.MaxInflightBytes < s.MaxBodyBytes {
@@ -135,6 +137,51 @@ func (d *decoder) checkServer(s *Server) {
 		}
 		s.PublicURL = strings.TrimRight(s.PublicURL, "/")
 	}
+}
+
+// checkAdmin refuses an admin API that would be reachable from other hosts
+// unless admin.public says so: it is served on admin.listen, or on
+// server.listen when that is not set, and a receiver opened to GitLab
+// (listen = "0.0.0.0:8080") would otherwise open it too, behind its token
+// only.
+func (d *decoder) checkAdmin(c *Config) {
+	a := &c.Admin
+	if a.Listen != "" {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			d.errorf(p("admin", "listen"), true, "invalid admin.listen %q: want host:port", a.Listen)
+			return
+		}
+	}
+	if !a.Token.IsSet() || a.Public {
+		return
+	}
+	const fix = `use a loopback address, or set admin.public = true to expose the admin API on purpose`
+	if a.Listen != "" {
+		if !IsLoopback(a.Listen) {
+			d.errorf(p("admin", "listen"), true, "admin.listen %q is not a loopback address: the admin API would be reachable from other hosts; %s", a.Listen, fix)
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err == nil && !IsLoopback(c.Server.Listen) {
+		d.errorf(p("admin", "token"), false, `admin.token is set and admin.listen is not, so the admin API would be served on server.listen %q, which is not a loopback address; `+
+			`set admin.listen to a loopback address such as "127.0.0.1:8081", or admin.public = true to expose it on purpose`, c.Server.Listen)
+	}
+}
+
+// IsLoopback reports whether a host:port listen address accepts only
+// connections from this machine: a loopback IP (127.0.0.0/8, ::1) or
+// "localhost". An empty host (":8080") listens on every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	host, _, _ = strings.Cut(host, "%") // a zone: "::1%lo"
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (d *decoder) checkGitLab(list []GitLab, dir string) {

@@ -48,6 +48,10 @@ type Server struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// PublicURL is where GitLab reaches this gateway (used by enrolment).
 	PublicURL string `toml:"public_url"`
+	// MetricsToken, when set, is the bearer token GET /metrics requires
+	// (on the receiver's address and on admin.listen), compared in constant
+	// time (use "env:..." or "file:..."). Default none: /metrics is open.
+	MetricsToken Secret `toml:"metrics_token"`
 	// TrustedProxies are the IPs or CIDRs of reverse proxies in front of
 	// the receiver. For a connection from one of them, the client address
 	// (logged for refused deliveries) is taken from X-Forwarded-For.
@@ -188,6 +192,11 @@ type Admin struct {
 	// Listen serves the admin API on its own address; "" serves it on the
 	// receiver's address.
 	Listen string `toml:"listen"`
+	// Public allows the admin API on a non-loopback address (Listen, or
+	// server.listen when Listen is ""). Default false: such a configuration
+	// is refused, so that a receiver opened to GitLab with
+	// listen = "0.0.0.0:8080" does not open the admin API too.
+	Public bool `toml:"public"`
 }
 
 // Enroll configures per-project webhook secrets recorded by `hookgate

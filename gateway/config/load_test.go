@@ -401,6 +401,7 @@ func TestSampleCommentedKeys(t *testing.T) {
 	t.Setenv("HOOKGATE_WEBHOOK_SECRET", "hook-secret")
 	t.Setenv("HOOKGATE_SIGNING_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	t.Setenv("HOOKGATE_ADMIN_TOKEN", "admin-token")
+	t.Setenv("HOOKGATE_METRICS_TOKEN", "metrics-token")
 	path := writeConfig(t, b.String())
 	cfg, err := Load(path)
 	if err != nil {
@@ -415,6 +416,9 @@ func TestSampleCommentedKeys(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cfg.Rules.Paths, []string{filepath.Join(dir, "rules/*.toml")}) || cfg.Plugins.Dir != filepath.Join(dir, "plugins") {
 		t.Errorf("rules.paths = %q, plugins.dir = %q", cfg.Rules.Paths, cfg.Plugins.Dir)
+	}
+	if cfg.Server.MetricsToken.Value() != "metrics-token" || cfg.Admin.Public {
+		t.Errorf("metrics_token set %v, admin.public %v", cfg.Server.MetricsToken.IsSet(), cfg.Admin.Public)
 	}
 	if cfg.Server.PublicURL != "https://hooks.example.com" {
 		t.Errorf("public_url = %q", cfg.Server.PublicURL)

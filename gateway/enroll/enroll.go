@@ -35,6 +35,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/hookgate/hookgate/gateway/auth"
+	"github.com/hookgate/hookgate/internal/gitlabhttp"
 )
 
 // Default grace periods: how long the secrets a project had stay valid
@@ -62,8 +63,9 @@ type Options struct {
 	PublicURL string
 	// SecretsFile is the enrolled-secrets file.
 	SecretsFile string
-	// HTTPClient, if set, makes the API calls. Default: a client with a
-	// 30 s timeout.
+	// HTTPClient, if set, is copied to make the API calls (never
+	// modified); the copy follows no redirect and reports one as an error
+	// (see internal/gitlabhttp). Default: a client with a 30 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -93,9 +95,10 @@ func New(o Options) (*Enroller, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+	// A copy that follows no redirect: the token would go along.
+	hc := gitlabhttp.Client(o.HTTPClient)
+	if o.HTTPClient == nil {
+		hc.Timeout = 30 * time.Second
 	}
 	instance := strings.TrimRight(o.GitLabURL, "/")
 	api, err := gl.NewClient(o.Token,

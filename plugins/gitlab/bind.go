@@ -48,6 +48,52 @@ type projectIDEntry struct {
 type projectIDs struct {
 	mu sync.Mutex
 	m  map[string]projectIDEntry
+	// lookups are the lookups under way, by path: a delivery for a path
+	// being looked up waits for that answer instead of asking again.
+	lookups map[string]*lookup
+}
+
+// lookup is one lookup under way; done is closed when id and err are set.
+type lookup struct {
+	done chan struct{}
+	id   int64
+	err  error
+}
+
+// once returns the id of path from the cache, or from one call of ask
+// shared by every concurrent caller for that path (its answer cached when
+// it succeeds).
+func (p *projectIDs) once(ctx context.Context, path string, now func() time.Time, ask func() (int64, error)) (int64, error) {
+	p.mu.Lock()
+	if e, ok := p.m[path]; ok && !now().After(e.expires) {
+		p.mu.Unlock()
+		return e.id, nil
+	}
+	if l, ok := p.lookups[path]; ok {
+		p.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.id, l.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	l := &lookup{done: make(chan struct{})}
+	if p.lookups == nil {
+		p.lookups = map[string]*lookup{}
+	}
+	p.lookups[path] = l
+	p.mu.Unlock()
+
+	l.id, l.err = ask()
+	if l.err == nil {
+		p.put(path, l.id, now())
+	}
+	p.mu.Lock()
+	delete(p.lookups, path)
+	p.mu.Unlock()
+	close(l.done)
+	return l.id, l.err
 }
 
 func (p *projectIDs) get(path string, now time.Time) (int64, bool) {
@@ -114,13 +160,9 @@ func (cs *Clients) Bind(ctx context.Context, env *envelope.Envelope, eventUUID s
 		return nil
 	}
 	path := envelope.NormalizeProjectPath(env.Project.Path)
-	id, ok := c.ids.get(path, c.now())
-	if !ok {
-		var err error
-		if id, err = c.lookupProjectID(ctx, env, eventUUID); err != nil {
-			return err
-		}
-		c.ids.put(path, id, c.now())
+	id, err := c.ids.once(ctx, path, c.now, func() (int64, error) { return c.lookupProjectID(ctx, env, eventUUID) })
+	if err != nil {
+		return err
 	}
 	if env.Project.ID != 0 && env.Project.ID != id {
 		return &IdentityError{Reason: "project_id", Msg: fmt.Sprintf("project id %d in the body is not GitLab's id for %s on %s (%d)", env.Project.ID, env.Project.Path, c.base, id)}

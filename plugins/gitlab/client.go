@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/internal/gitlabhttp"
 	"github.com/hookgate/hookgate/plugins"
 )
 
@@ -54,8 +55,9 @@ type accessEntry struct {
 }
 
 // newClient builds the client-go client for one instance: its base URL, a
-// copy of the HTTP client whose transport keeps error bodies readable and
-// caps response sizes, client-go's own retries and rate limiter disabled
+// copy of the HTTP client that follows no redirect (the token would go
+// along) and whose transport keeps error bodies readable and caps response
+// sizes, client-go's own retries and rate limiter disabled
 // (hookgate's queue retries with backoff; our limiters run before each
 // call).
 func newClient(inst Instance, logger *slog.Logger) (*Client, error) {
@@ -85,19 +87,11 @@ func newClient(inst Instance, logger *slog.Logger) (*Client, error) {
 	c.limit = rate.NewLimiter(rate.Limit(float64(perMin)/60), perMin)
 	c.notes = rate.NewLimiter(rate.Limit(float64(notesPerMin)/60), notesPerMin)
 
-	hc := &http.Client{}
-	if inst.HTTPClient != nil {
-		cp := *inst.HTTPClient
-		hc = &cp
-	}
+	hc := gitlabhttp.Client(inst.HTTPClient) // a copy that follows no redirect
 	if hc.Timeout == 0 {
 		hc.Timeout = c.timeout
 	}
-	base := hc.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	c.transport = &captureTransport{base: base, limit: MaxResponseBytes}
+	c.transport = &captureTransport{base: hc.Transport, limit: MaxResponseBytes}
 	hc.Transport = c.transport
 
 	api, err := gl.NewClient(inst.Token,
@@ -227,6 +221,19 @@ func (s *Scope) call(ctx context.Context, r request, send sendFunc) (result, err
 	start := time.Now()
 	resp, err := safeSend(send, opts)
 	rec.Duration = time.Since(start)
+
+	var redirect *gitlabhttp.RedirectError
+	if errors.As(err, &redirect) {
+		// Final: the instance's URL is wrong, or something between us and
+		// GitLab sends us elsewhere; retrying would not change that.
+		rec.Status = redirect.Status
+		err = fmt.Errorf("gitlab: %s %s: %w", r.method, r.path, redirect)
+		rec.Error = err.Error()
+		s.record(rec)
+		c.logger.Warn("gitlab: redirect refused", "method", r.method, "path", r.path,
+			"status", redirect.Status, "location", redirect.Location)
+		return result{status: rec.Status}, err
+	}
 
 	var header http.Header
 	if resp != nil && resp.Response != nil {
