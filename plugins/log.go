@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -24,7 +25,9 @@ const (
 	// MaxLogBytes caps what one run keeps in all (messages, field keys and
 	// values); later lines are dropped and counted like those over
 	// MaxLogLines. Every line is kept in the delivery log, so this bounds
-	// what one event can add to it.
+	// what one event can add to it. One line's fields over it (or over
+	// MaxLogFieldValues values) fail the call: such a line could never be
+	// kept.
 	MaxLogBytes = 256 << 10
 	// maxLogFieldDepth caps nesting in a line's fields.
 	maxLogFieldDepth = 8
@@ -33,29 +36,49 @@ const (
 var logLevels = []string{"debug", "info", "warn", "error"}
 
 // logModule builds the log table: log.debug/info/warn/error(msg[, fields]).
-func logModule(L *lua.LState, expand func(*lua.LTable) error) *lua.LTable {
+func logModule(L *lua.LState, null lua.LValue, expand func(*lua.LTable) error) *lua.LTable {
 	t := L.CreateTable(0, len(logLevels))
 	for _, level := range logLevels {
 		t.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			msg := luaToString(L.CheckAny(1))
+			checkCtx(L, "log."+level)
 			var fields map[string]any
 			if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-				ft := L.CheckTable(2)
-				if err := expand(ft); err != nil {
-					L.RaiseError("log.%s: fields: %v", level, err)
-				}
-				m, err := toGoMap(ft, maxLogFieldDepth, expand)
+				m, err := logFields(L.Context(), "log."+level, L.CheckTable(2), null, expand)
 				if err != nil {
-					L.RaiseError("log.%s: fields: %v", level, err)
+					L.RaiseError("%v", err)
 				}
 				fields = m
 			}
-			checkCtx(L, "log."+level)
 			Log(L.Context(), level, msg, fields)
 			return 0
 		}))
 	}
 	return t
+}
+
+// logFields converts a line's fields within their budget: MaxLogFieldValues
+// values, MaxLogBytes bytes (each string counted as kept: cut to
+// MaxLogMessageBytes), maxLogFieldDepth levels, the run's deadline. A line
+// that could never be kept fails the call instead of being walked whole.
+// A list ({1, 2}) becomes a map keyed "1", "2", ....
+func logFields(ctx context.Context, fn string, t *lua.LTable, null lua.LValue, expand func(*lua.LTable) error) (map[string]any, error) {
+	b := &Budget{What: fn + ": fields", MaxValues: MaxLogFieldValues, MaxBytes: MaxLogBytes, MaxDepth: maxLogFieldDepth, Ctx: ctx}
+	v, err := toGo(t, b, null, expand, MaxLogMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case []any:
+		m := make(map[string]any, len(v))
+		for i, x := range v {
+			m[strconv.Itoa(i+1)] = x
+		}
+		return m, nil
+	}
+	return nil, nil
 }
 
 // log records one line in the run's log and the process log.
