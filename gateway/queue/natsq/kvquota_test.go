@@ -1,0 +1,72 @@
+package natsq
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/natsq/natstest"
+	"github.com/hookgate/hookgate/gateway/queue/queuetest"
+)
+
+func TestKVQuota(t *testing.T) {
+	srv := natstest.Start(t)
+	n := streamSeq.Add(1)
+	opts := Options{Stream: fmt.Sprintf("Q%d", n), Subject: fmt.Sprintf("q%d.deliveries", n)}
+	queuetest.KVQuota(t, func(t *testing.T, q queue.KVQuota, reopen bool) queuetest.KV {
+		// A second replica on the same stream stands for the reopened
+		// store: the usage entries are shared.
+		opts.KVQuota = q
+		return open(t, srv, opts)
+	})
+}
+
+// TestKVQuotaCountsOldKeys: a namespace written without usage entries (by
+// a hookgate before quotas) is counted from its keys, and a usage entry
+// left too high (a replica died between its two writes) is put right by
+// the count a refused put triggers.
+func TestKVQuotaCountsOldKeys(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s := open(t, natstest.Start(t), Options{KVQuota: queue.KVQuota{MaxKeys: 3, MaxBytes: 1000}, Now: clock})
+	c := ctx(t)
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := s.pluginKV.Put(c, pluginKey("old", k), []byte("xx")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.KVPut(c, "old", "d", nil); err == nil {
+		t.Fatal("a fourth key passed a quota of 3 over keys stored before quotas")
+	}
+	if u, _, err := s.kvUsage(c, "old"); err != nil || u != (queue.KVUsage{Keys: 3, Bytes: 9}) {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+	if err := s.KVDelete(c, "old", "a"); err != nil {
+		t.Fatal(err)
+	}
+	// Leftover of a put that never wrote its value: usage says 3 keys.
+	// The refused put above counted the namespace; a minute later it may
+	// be counted again.
+	now = now.Add(recountEvery)
+	if err := s.adjustUsage(c, "old", 1, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KVPut(c, "old", "d", []byte("x")); err != nil {
+		t.Fatalf("put after a recount: %v", err)
+	}
+	if u, _, _ := s.kvUsage(c, "old"); u != (queue.KVUsage{Keys: 3, Bytes: 8}) {
+		t.Errorf("usage after the recount %+v, want 3 keys, 8 bytes", u)
+	}
+	// The count is redone at most once a minute: a second leftover stays
+	// until then.
+	if err := s.adjustUsage(c, "old", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KVDelete(c, "old", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KVPut(c, "old", "e", nil); err == nil {
+		t.Error("recounted twice within a minute")
+	}
+}
