@@ -30,7 +30,7 @@ const (
 	// delivery log with every attempt.
 	MaxResultBytes = 64 << 10
 	// MaxErrorBytes caps the text of a run's error, kept in the delivery
-	// log; longer text is cut and marked (see truncate). An error table
+	// log; longer text is cut and marked (see Truncate). An error table
 	// whose JSON is longer is reported by its type instead.
 	MaxErrorBytes = 8 << 10
 )

@@ -40,12 +40,8 @@ func measure(f func()) (time.Duration, uint64) {
 // which limit it met; the state serves the next run.
 func TestConversionBudgets(t *testing.T) {
 	cases := map[string]struct{ src, err string }{
-		"log_fields": {`log.info("x", { x = t })`, "log_fields.lua:8: log.info: fields: too large (max 65536 values)"},
-		"log_list":   {`log.warn("x", t)`, "log_list.lua:8: log.warn: fields: too large (max 65536 values)"},
-		// Shared strings count at every use too: 64 fields of one 8 KiB
-		// string are 512 KiB of log.
-		"log_bytes": {`local s, f = ("x"):rep(8192), {} for i = 1, 64 do f["k" .. i] = s end log.info("x", f)`,
-			"log_bytes.lua:8: log.info: fields: too large (max 262144 bytes)"},
+		"log_fields":    {`log.info("x", { x = t })`, "log_fields.lua:8: log.info: fields: too large (max 65536 values)"},
+		"log_list":      {`log.warn("x", t)`, "log_list.lua:8: log.warn: fields: too large (max 65536 values)"},
 		"json_encode":   {`return json.encode(t)`, "json_encode.lua:8: json.encode: too large (max 1048576 bytes)"},
 		"result":        {`return t`, "result.lua: handle's result: too large (max 65536 bytes)"},
 		"result_string": {`return ("x"):rep(100000)`, "result_string.lua: handle's result: too large (max 65536 bytes)"},
@@ -73,6 +69,42 @@ func TestConversionBudgets(t *testing.T) {
 				t.Errorf("next run: %s %v", r.Status, r.Err)
 			}
 		})
+	}
+}
+
+// TestLogVolumeDrops: shared strings count at every use in log fields
+// too; a line that does not fit in what is left of the run's log is
+// dropped and counted before it is walked or cut, so logging in a loop
+// costs little once the log is full, and never fails the run.
+func TestLogVolumeDrops(t *testing.T) {
+	s := mustLoad(t, map[string]string{
+		"wide": `function handle()
+  local s, f = ("x"):rep(8192), {}
+  for i = 1, 64 do f["k" .. i] = s end
+  log.info("512 KiB of fields", f)
+  log.info("small", { n = 1 })
+end`,
+		"loop": `function handle()
+  local s = ("y"):rep(1e6)
+  for i = 1, 1e5 do log.info(s, { s = s, i = i }) end
+end`,
+	}, Options{Timeout: 10 * time.Second})
+	r := s.Run(context.Background(), "wide", nil, nil)
+	if r.Status != StatusOK || len(r.Logs) != 2 || r.Logs[0].Message != "small" || r.Logs[1].Message != "log: 1 more lines dropped (limit 1000 per run)" {
+		t.Errorf("wide line: %s %v %+v", r.Status, r.Err, r.Logs)
+	}
+	took, alloc := measure(func() { r = s.Run(context.Background(), "loop", nil, nil) })
+	kept := 0
+	for _, l := range r.Logs {
+		if l.Level == "warn" {
+			break
+		}
+		kept += len(l.Message) + len(l.Fields["s"].(string))
+	}
+	// 15 lines of 16 KiB fit in 256 KiB. Converting and cutting each of
+	// the 99,985 others took 1.7 GB and 2 s.
+	if r.Status != StatusOK || len(r.Logs) != 16 || kept > MaxLogBytes || alloc > 512<<20 || took > raceBound(2*time.Second, 10*time.Second) {
+		t.Errorf("loop: %s, %d lines, %d bytes kept; took %v, allocated %d MiB", r.Status, len(r.Logs), kept, took, alloc>>20)
 	}
 }
 

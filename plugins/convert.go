@@ -91,7 +91,7 @@ func (g *goBuilder) strSize(s string) int {
 
 func (g *goBuilder) str(s string) int {
 	if g.cut > 0 {
-		s = truncate(s, g.cut)
+		s = Truncate(s, g.cut)
 	}
 	g.put(s)
 	return len(s)

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -23,11 +24,10 @@ const (
 	// fields; longer ones are cut.
 	MaxLogMessageBytes = 8 << 10
 	// MaxLogBytes caps what one run keeps in all (messages, field keys and
-	// values); later lines are dropped and counted like those over
-	// MaxLogLines. Every line is kept in the delivery log, so this bounds
-	// what one event can add to it. One line's fields over it (or over
-	// MaxLogFieldValues values) fail the call: such a line could never be
-	// kept.
+	// values; 8 bytes per other value); later lines are dropped and
+	// counted like those over MaxLogLines. Every line is kept in the
+	// delivery log, so this bounds what one event can add to it. A line
+	// is dropped before its fields are walked past what is left.
 	MaxLogBytes = 256 << 10
 	// maxLogFieldDepth caps nesting in a line's fields.
 	maxLogFieldDepth = 8
@@ -42,29 +42,58 @@ func logModule(L *lua.LState, null lua.LValue, expand func(*lua.LTable) error) *
 		t.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			msg := luaToString(L.CheckAny(1))
 			checkCtx(L, "log."+level)
+			ctx := L.Context()
+			// What is left of the run's log: a line that cannot fit is
+			// dropped (and counted) before it is cut or converted, so a
+			// script logging in a loop pays nothing for it.
+			room := MaxLogBytes
+			r := runFrom(ctx)
+			if r != nil {
+				room = r.room()
+			}
+			if room < min(len(msg), MaxLogMessageBytes) {
+				r.drop()
+				return 0
+			}
 			var fields map[string]any
 			if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-				m, err := logFields(L.Context(), "log."+level, L.CheckTable(2), null, expand)
-				if err != nil {
+				m, err := logFields(ctx, "log."+level, L.CheckTable(2), null, expand, room-min(len(msg), MaxLogMessageBytes))
+				switch {
+				case errors.Is(err, errNoRoom):
+					r.drop()
+					return 0
+				case err != nil:
 					L.RaiseError("%v", err)
 				}
 				fields = m
 			}
-			Log(L.Context(), level, msg, fields)
+			Log(ctx, level, msg, fields)
 			return 0
 		}))
 	}
 	return t
 }
 
-// logFields converts a line's fields within their budget: MaxLogFieldValues
-// values, MaxLogBytes bytes (each string counted as kept: cut to
-// MaxLogMessageBytes), maxLogFieldDepth levels, the run's deadline. A line
-// that could never be kept fails the call instead of being walked whole.
-// A list ({1, 2}) becomes a map keyed "1", "2", ....
-func logFields(ctx context.Context, fn string, t *lua.LTable, null lua.LValue, expand func(*lua.LTable) error) (map[string]any, error) {
-	b := &Budget{What: fn + ": fields", MaxValues: MaxLogFieldValues, MaxBytes: MaxLogBytes, MaxDepth: maxLogFieldDepth, Ctx: ctx}
+// errNoRoom is a line's fields not fitting in what is left of the run's
+// log.
+var errNoRoom = errors.New("no room left in the run's log")
+
+// logFields converts a line's fields within their budget:
+// MaxLogFieldValues values and maxLogFieldDepth levels (past them the call
+// fails), room bytes, what is left of the run's log, each string counted
+// as kept, cut to MaxLogMessageBytes (past them the walk stops with
+// errNoRoom: the line is dropped), and the run's deadline. A list ({1,
+// 2}) becomes a map keyed "1", "2", ....
+func logFields(ctx context.Context, fn string, t *lua.LTable, null lua.LValue, expand func(*lua.LTable) error, room int) (map[string]any, error) {
+	b := &Budget{What: fn + ": fields", MaxValues: MaxLogFieldValues, MaxBytes: max(room, 0), MaxDepth: maxLogFieldDepth, Ctx: ctx}
+	if b.MaxBytes == 0 {
+		return nil, errNoRoom
+	}
 	v, err := toGo(t, b, null, expand, MaxLogMessageBytes)
+	var le *LimitError
+	if errors.As(err, &le) && le.Units == "bytes" {
+		return nil, errNoRoom
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -81,9 +110,31 @@ func logFields(ctx context.Context, fn string, t *lua.LTable, null lua.LValue, e
 	return nil, nil
 }
 
+// room is how many bytes the run's log still takes; 0 (or less) once it
+// has MaxLogLines lines.
+func (r *run) room() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.logs) >= MaxLogLines {
+		return -1
+	}
+	return MaxLogBytes - r.logBytes
+}
+
+// drop counts a line dropped over the limits.
+func (r *run) drop() {
+	r.mu.Lock()
+	r.dropped++
+	r.mu.Unlock()
+}
+
 // log records one line in the run's log and the process log.
 func (r *run) log(ctx context.Context, level, msg string, fields map[string]any) {
-	msg = truncate(msg, MaxLogMessageBytes)
+	if r.room() < min(len(msg), MaxLogMessageBytes) {
+		r.drop()
+		return
+	}
+	msg = Truncate(msg, MaxLogMessageBytes)
 	size := len(msg)
 	if fields != nil {
 		size += capFields(fields)
@@ -126,7 +177,7 @@ func capFields(v any) int {
 		n := 0
 		for k, x := range v {
 			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
-				x = truncate(s, MaxLogMessageBytes)
+				x = Truncate(s, MaxLogMessageBytes)
 				v[k] = x
 			}
 			n += len(k) + capFields(x)
@@ -136,7 +187,7 @@ func capFields(v any) int {
 		n := 0
 		for i, x := range v {
 			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
-				x = truncate(s, MaxLogMessageBytes)
+				x = Truncate(s, MaxLogMessageBytes)
 				v[i] = x
 			}
 			n += capFields(x)
@@ -175,8 +226,9 @@ func fieldAttrs(fields map[string]any) []any {
 	return attrs
 }
 
-// truncate cuts s to at most max bytes on a UTF-8 boundary, marking the cut.
-func truncate(s string, max int) string {
+// Truncate cuts s to at most max bytes on a UTF-8 boundary, marking the
+// cut with "…(truncated)". The gateway cuts what it stores with it.
+func Truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

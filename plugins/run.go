@@ -209,7 +209,7 @@ func capError(err error) error {
 	if len(msg) <= MaxErrorBytes {
 		return err
 	}
-	return &cappedError{msg: truncate(msg, MaxErrorBytes), err: err}
+	return &cappedError{msg: Truncate(msg, MaxErrorBytes), err: err}
 }
 
 // cappedError is an error whose text was cut (see capError).
