@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +35,9 @@ import (
 // dying between the two writes leaves the usage too high by that one
 // value (never too low). When a put is refused, the namespace is counted
 // again from its keys (at most once a minute per namespace and replica),
-// which puts such a leftover right.
+// which puts such a leftover right. Within a replica the reservations in
+// one namespace take turns (kvNamespace), so compare-and-sets of the usage
+// entry are lost only to other replicas.
 
 // KVGet returns the value of key in namespace ns, and whether it exists.
 func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error) {
@@ -105,11 +109,43 @@ const recountEvery = time.Minute
 
 var errContention = errors.New("kv: too many concurrent writes to the namespace, try again")
 
+// kvNamespace is what a replica knows of one namespace: its usage entry
+// as this replica last read or wrote it (rev 0: read it again), so a
+// reservation usually costs one compare-and-set. mu is held around
+// reservations only (not around reading or writing values), so the
+// workers of one replica take turns on the usage entry instead of losing
+// compare-and-sets to each other.
+type kvNamespace struct {
+	mu        sync.Mutex
+	usage     queue.KVUsage
+	rev       uint64
+	recounted time.Time
+}
+
+// namespace returns the replica's state of ns.
+func (s *Store) namespace(ns string) *kvNamespace {
+	s.kvMu.Lock()
+	defer s.kvMu.Unlock()
+	st, ok := s.kvNS[ns]
+	if !ok {
+		if s.kvNS == nil {
+			s.kvNS = map[string]*kvNamespace{}
+		}
+		st = &kvNamespace{}
+		s.kvNS[ns] = st
+	}
+	return st
+}
+
 // putWithQuota writes value under key when ns's quota allows it (see the
 // file's comment).
 func (s *Store) putWithQuota(ctx context.Context, ns, key string, value []byte) error {
+	st := s.namespace(ns)
 	pk := pluginKey(ns, key)
-	for range casAttempts {
+	for attempt := range casAttempts {
+		if err := pause(ctx, attempt); err != nil {
+			return err
+		}
 		old, rev := -1, uint64(0) // no value yet
 		e, err := s.pluginKV.Get(ctx, pk)
 		switch {
@@ -118,21 +154,8 @@ func (s *Store) putWithQuota(ctx context.Context, ns, key string, value []byte) 
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return err
 		}
-		before, urev, err := s.kvUsage(ctx, ns)
+		growth, err := s.reserve(ctx, ns, st, key, old, len(value))
 		if err != nil {
-			return err
-		}
-		after := before.Put(key, old, len(value))
-		if qerr := s.opts.KVQuota.Check(before, after); qerr != nil {
-			if s.recount(ctx, ns, urev) {
-				continue
-			}
-			return qerr
-		}
-		if _, err := s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(after), urev); err != nil {
-			if casConflict(err) {
-				continue
-			}
 			return err
 		}
 		// Create also takes a key whose last entry is a purge.
@@ -144,8 +167,9 @@ func (s *Store) putWithQuota(ctx context.Context, ns, key string, value []byte) 
 		if err == nil {
 			return nil
 		}
-		// Not written: give the reservation back.
-		if aerr := s.adjustUsage(ctx, ns, before.Keys-after.Keys, before.Bytes-after.Bytes); aerr != nil {
+		// Not written (the key changed since it was read): give the
+		// reservation back, and start again.
+		if aerr := s.adjustUsage(ctx, ns, st, -growth.Keys, -growth.Bytes); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 		if !casConflict(err) {
@@ -155,10 +179,54 @@ func (s *Store) putWithQuota(ctx context.Context, ns, key string, value []byte) 
 	return errContention
 }
 
+// reserve adds to ns's usage entry what setting key (old: the size of its
+// value, -1 for none) to n bytes adds, if the quota allows it, and
+// returns that growth.
+func (s *Store) reserve(ctx context.Context, ns string, st *kvNamespace, key string, old, n int) (queue.KVUsage, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for attempt := range casAttempts {
+		if err := pause(ctx, attempt); err != nil {
+			return queue.KVUsage{}, err
+		}
+		fresh := st.rev == 0
+		if fresh {
+			if err := s.readUsage(ctx, ns, st, true); err != nil {
+				return queue.KVUsage{}, err
+			}
+		}
+		before := st.usage
+		after := before.Put(key, old, n)
+		if qerr := s.opts.KVQuota.Check(before, after); qerr != nil {
+			switch {
+			case !fresh: // another replica may have made room
+				st.rev = 0
+			case s.recount(ctx, ns, st):
+			default:
+				return queue.KVUsage{}, qerr
+			}
+			continue
+		}
+		rev, err := s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(after), st.rev)
+		if err == nil {
+			st.usage, st.rev = after, rev
+			return queue.KVUsage{Keys: after.Keys - before.Keys, Bytes: after.Bytes - before.Bytes}, nil
+		}
+		st.rev = 0
+		if !casConflict(err) {
+			return queue.KVUsage{}, err
+		}
+	}
+	return queue.KVUsage{}, errContention
+}
+
 // deleteCounted purges key and takes it off ns's usage.
 func (s *Store) deleteCounted(ctx context.Context, ns, key string) error {
 	pk := pluginKey(ns, key)
-	for range casAttempts {
+	for attempt := range casAttempts {
+		if err := pause(ctx, attempt); err != nil {
+			return err
+		}
 		e, err := s.pluginKV.Get(ctx, pk)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil
@@ -173,56 +241,91 @@ func (s *Store) deleteCounted(ctx context.Context, ns, key string) error {
 			}
 			return err
 		}
-		return s.adjustUsage(ctx, ns, -1, -int64(len(key)+len(e.Value())))
+		return s.adjustUsage(ctx, ns, s.namespace(ns), -1, -int64(len(key)+len(e.Value())))
 	}
 	return errContention
 }
 
-// kvUsage returns ns's usage entry and its revision, counting the
-// namespace's keys and storing the entry when there is none.
-func (s *Store) kvUsage(ctx context.Context, ns string) (queue.KVUsage, uint64, error) {
+// pause waits before compare-and-set round attempt (none before the
+// first): a little longer each time, with jitter, so replicas writing one
+// namespace at once drift apart.
+func pause(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	d := time.Duration(1+rand.N(min(attempt, 8))) * time.Millisecond
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readUsage reads ns's usage entry into st (whose mu the caller holds). A namespace without one is
+// counted from its keys and the count stored when create is set;
+// otherwise st is left at zero usage and revision.
+func (s *Store) readUsage(ctx context.Context, ns string, st *kvNamespace, create bool) error {
 	for range casAttempts {
 		e, err := s.pluginKV.Get(ctx, usageKey(ns))
 		if err == nil {
 			u, err := decodeUsage(e.Value())
-			return u, e.Revision(), err
+			if err != nil {
+				return err
+			}
+			st.usage, st.rev = u, e.Revision()
+			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return queue.KVUsage{}, 0, err
+			return err
+		}
+		if !create {
+			st.usage, st.rev = queue.KVUsage{}, 0
+			return nil
 		}
 		u, err := s.countNamespace(ctx, ns)
 		if err != nil {
-			return queue.KVUsage{}, 0, err
+			return err
 		}
 		rev, err := s.pluginKV.Create(ctx, usageKey(ns), encodeUsage(u))
 		if err == nil {
-			return u, rev, nil
+			st.usage, st.rev = u, rev
+			return nil
 		}
 		if !casConflict(err) {
-			return queue.KVUsage{}, 0, err
+			return err
 		}
 	}
-	return queue.KVUsage{}, 0, errContention
+	return errContention
 }
 
 // adjustUsage adds keys and bytes to ns's usage entry, if it has one (a
 // namespace without one is counted from its keys when next needed).
-func (s *Store) adjustUsage(ctx context.Context, ns string, keys int, bytes int64) error {
-	for range casAttempts {
-		e, err := s.pluginKV.Get(ctx, usageKey(ns))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
+func (s *Store) adjustUsage(ctx context.Context, ns string, st *kvNamespace, keys int, bytes int64) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for attempt := range casAttempts {
+		if err := pause(ctx, attempt); err != nil {
 			return err
 		}
-		u, err := decodeUsage(e.Value())
-		if err != nil {
-			return err
+		if st.rev == 0 {
+			if err := s.readUsage(ctx, ns, st, false); err != nil {
+				return err
+			}
+			if st.rev == 0 {
+				return nil
+			}
 		}
+		u := st.usage
 		u.Keys = max(u.Keys+keys, 0)
 		u.Bytes = max(u.Bytes+bytes, 0)
-		if _, err := s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(u), e.Revision()); !casConflict(err) {
+		rev, err := s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(u), st.rev)
+		if err == nil {
+			st.usage, st.rev = u, rev
+			return nil
+		}
+		st.rev = 0
+		if !casConflict(err) {
 			return err
 		}
 	}
@@ -230,26 +333,24 @@ func (s *Store) adjustUsage(ctx context.Context, ns string, keys int, bytes int6
 }
 
 // recount counts ns from its keys and stores that as its usage, unless it
-// did so less than recountEvery ago or the entry changed since revision
-// urev. It reports whether the caller should look again.
-func (s *Store) recount(ctx context.Context, ns string, urev uint64) bool {
-	s.recountMu.Lock()
-	last, ok := s.recounted[ns]
-	if ok && s.now().Sub(last) < recountEvery {
-		s.recountMu.Unlock()
+// did so less than recountEvery ago. It reports whether the caller should
+// look again. The caller holds st.mu.
+func (s *Store) recount(ctx context.Context, ns string, st *kvNamespace) bool {
+	if !st.recounted.IsZero() && s.now().Sub(st.recounted) < recountEvery {
 		return false
 	}
-	if s.recounted == nil {
-		s.recounted = map[string]time.Time{}
-	}
-	s.recounted[ns] = s.now()
-	s.recountMu.Unlock()
+	st.recounted = s.now()
 	u, err := s.countNamespace(ctx, ns)
 	if err != nil {
 		return false
 	}
-	_, err = s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(u), urev)
-	return err == nil || casConflict(err)
+	rev, err := s.pluginKV.Update(ctx, usageKey(ns), encodeUsage(u), st.rev)
+	if err == nil {
+		st.usage, st.rev = u, rev
+		return true
+	}
+	st.rev = 0
+	return casConflict(err)
 }
 
 // countNamespace counts ns's keys and the bytes of its keys and values.

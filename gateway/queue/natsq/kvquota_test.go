@@ -1,7 +1,11 @@
 package natsq
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +43,7 @@ func TestKVQuotaCountsOldKeys(t *testing.T) {
 	if err := s.KVPut(c, "old", "d", nil); err == nil {
 		t.Fatal("a fourth key passed a quota of 3 over keys stored before quotas")
 	}
-	if u, _, err := s.kvUsage(c, "old"); err != nil || u != (queue.KVUsage{Keys: 3, Bytes: 9}) {
+	if u, err := usageOf(s, "old"); err != nil || u != (queue.KVUsage{Keys: 3, Bytes: 9}) {
 		t.Fatalf("usage %+v %v", u, err)
 	}
 	if err := s.KVDelete(c, "old", "a"); err != nil {
@@ -49,18 +53,18 @@ func TestKVQuotaCountsOldKeys(t *testing.T) {
 	// The refused put above counted the namespace; a minute later it may
 	// be counted again.
 	now = now.Add(recountEvery)
-	if err := s.adjustUsage(c, "old", 1, 100); err != nil {
+	if err := s.adjustUsage(c, "old", s.namespace("old"), 1, 100); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.KVPut(c, "old", "d", []byte("x")); err != nil {
 		t.Fatalf("put after a recount: %v", err)
 	}
-	if u, _, _ := s.kvUsage(c, "old"); u != (queue.KVUsage{Keys: 3, Bytes: 8}) {
+	if u, _ := usageOf(s, "old"); u != (queue.KVUsage{Keys: 3, Bytes: 8}) {
 		t.Errorf("usage after the recount %+v, want 3 keys, 8 bytes", u)
 	}
 	// The count is redone at most once a minute: a second leftover stays
 	// until then.
-	if err := s.adjustUsage(c, "old", 1, 0); err != nil {
+	if err := s.adjustUsage(c, "old", s.namespace("old"), 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.KVDelete(c, "old", "b"); err != nil {
@@ -68,5 +72,54 @@ func TestKVQuotaCountsOldKeys(t *testing.T) {
 	}
 	if err := s.KVPut(c, "old", "e", nil); err == nil {
 		t.Error("recounted twice within a minute")
+	}
+}
+
+// usageOf reads ns's usage entry as stored.
+func usageOf(s *Store, ns string) (queue.KVUsage, error) {
+	e, err := s.pluginKV.Get(context.Background(), usageKey(ns))
+	if err != nil {
+		return queue.KVUsage{}, err
+	}
+	return decodeUsage(e.Value())
+}
+
+// TestKVQuotaAcrossReplicas: two replicas putting into one namespace at
+// once store exactly the quota's worth, and the usage entry matches the
+// keys stored.
+func TestKVQuotaAcrossReplicas(t *testing.T) {
+	a, b := pair(t, Options{KVQuota: queue.KVQuota{MaxKeys: 20, MaxBytes: 1 << 20}})
+	c := ctx(t)
+	var stored, refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 40 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.KVPut(c, "shared", fmt.Sprint("k", i), []byte("value"))
+			switch {
+			case err == nil:
+				stored.Add(1)
+			case errors.Is(err, queue.ErrKVQuota):
+				refused.Add(1)
+			default:
+				t.Errorf("put: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if stored.Load() != 20 || refused.Load() != 20 {
+		t.Errorf("%d stored, %d refused; want 20 and 20", stored.Load(), refused.Load())
+	}
+	counted, err := a.countNamespace(c, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := usageOf(a, "shared"); err != nil || u != counted || counted.Keys != 20 {
+		t.Errorf("usage entry %+v (%v), keys stored %+v", u, err, counted)
 	}
 }

@@ -195,10 +195,9 @@ type Store struct {
 	dedupe    jetstream.KeyValue
 	pluginKV  jetstream.KeyValue
 
-	// recounted is when each kv namespace was last counted again after a
-	// refused put (kv.go).
-	recountMu sync.Mutex
-	recounted map[string]time.Time
+	// kvNS is what this replica knows of each kv namespace (kv.go).
+	kvMu sync.Mutex
+	kvNS map[string]*kvNamespace
 
 	// mu guards closed; calls hold it shared, Close exclusively.
 	mu     sync.RWMutex
