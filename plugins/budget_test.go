@@ -93,6 +93,12 @@ end`,
 	if r.Status != StatusOK || len(r.Logs) != 2 || r.Logs[0].Message != "small" || r.Logs[1].Message != "log: 1 more lines dropped (limit 1000 per run)" {
 		t.Errorf("wide line: %s %v %+v", r.Status, r.Err, r.Logs)
 	}
+	// Outside a run (a file's top level, at load) there is no log to
+	// keep: a wide line is dropped all the same.
+	mustLoad(t, map[string]string{"top": `local s, f = ("x"):rep(8192), {}
+for i = 1, 64 do f["k" .. i] = s end
+log.info("top level", f)
+function handle() end`}, Options{})
 	took, alloc := measure(func() { r = s.Run(context.Background(), "loop", nil, nil) })
 	kept := 0
 	for _, l := range r.Logs {

@@ -121,8 +121,12 @@ func (r *run) room() int {
 	return MaxLogBytes - r.logBytes
 }
 
-// drop counts a line dropped over the limits.
+// drop counts a line dropped over the limits (outside a run, r is nil
+// and there is nothing to count).
 func (r *run) drop() {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	r.dropped++
 	r.mu.Unlock()
