@@ -39,6 +39,8 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 		RetainFor:       time.Duration(q.RetainFor),
 		RetainCount:     q.RetainCount,
 	}
+	// The plugins' kv quota is the store's: it checks it with the write.
+	kvQuota := queue.KVQuota{MaxKeys: cfg.Plugins.KVMaxKeys, MaxBytes: cfg.Plugins.KVMaxBytes.Int64()}
 	switch q.Backend {
 	case "nats":
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -57,6 +59,7 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 			AckWait:         time.Duration(q.AckWait),
 			MaxAttempts:     q.MaxAttempts,
 			Policy:          policy,
+			KVQuota:         kvQuota,
 			Logger:          log,
 			OnQuarantine:    onQuarantine,
 		})
@@ -72,6 +75,7 @@ func openBackend(cfg *config.Config, log *slog.Logger, onQuarantine func(id stri
 		s, err := local.Open(q.Path, local.Options{
 			OnQuarantine: onQuarantine,
 			Policy:       policy,
+			KVQuota:      kvQuota,
 			Logger:       log,
 		})
 		if err != nil {

@@ -154,6 +154,11 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 		p.Metrics.pluginRan(o.Plugin, o.Status, o.Duration)
 	}
 
+	// What the delivery log keeps of an error is bounded whatever its
+	// source (plugins cut their own; rule errors and prefixes add to it).
+	for i := range out {
+		out[i].Error = plugins.Truncate(out[i].Error, plugins.MaxErrorBytes)
+	}
 	r := queue.Report{Outcomes: out}
 	switch {
 	case retrying:

@@ -14,69 +14,115 @@ import (
 // ToGo converts a Lua value to plain Go values: nil, bool, string, int64
 // (integral numbers below 2^53), float64, []any (tables with keys exactly
 // 1..n), map[string]any (other tables; number keys become strings).
-// Functions, userdata, threads and cycles are errors. Bindings use it to read
-// table arguments.
+// Functions, userdata, threads and cycles are errors. It applies the
+// budget of a call's arguments (ArgBudget) without a deadline; bindings
+// that have a run's context use ArgBudget(L.Context(), ...).ToGo.
 func ToGo(v lua.LValue) (any, error) {
-	return toGo(v, maxJSONDepth, nil)
+	return ArgBudget(nil, "ToGo").ToGo(v)
 }
 
-// toGo is ToGo with a depth budget; expand, if set, is called on each table
-// first (event tables build their lazy fields).
-func toGo(v lua.LValue, depth int, expand func(*lua.LTable) error) (any, error) {
-	switch v := v.(type) {
-	case *lua.LNilType:
-		return nil, nil
-	case lua.LBool:
-		return bool(v), nil
-	case lua.LString:
-		return string(v), nil
-	case lua.LNumber:
-		f := float64(v)
-		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
-			return int64(f), nil
-		}
-		return f, nil
-	case *lua.LTable:
-		if depth <= 0 {
-			return nil, fmt.Errorf("nesting too deep (or a table that contains itself)")
-		}
-		if expand != nil {
-			if err := expand(v); err != nil {
-				return nil, err
-			}
-		}
-		if n, ok := arrayLen(v); ok {
-			out := make([]any, n)
-			for i := range out {
-				x, err := toGo(v.RawGetInt(i+1), depth-1, expand)
-				if err != nil {
-					return nil, err
-				}
-				out[i] = x
-			}
-			return out, nil
-		}
-		return toGoMap(v, depth, expand)
-	default:
-		return nil, fmt.Errorf("cannot convert a %s", v.Type())
+// ToGo converts v like the package's ToGo, counting what it visits and
+// produces against b; it fails with a *LimitError past the budget. Every
+// visit of a shared table or string counts.
+func (b *Budget) ToGo(v lua.LValue) (any, error) {
+	return toGo(v, b, nil, nil, 0)
+}
+
+// toGo is the conversion to Go values: null (json.null, if set) becomes
+// nil, expand is called on each table first (event tables build their
+// lazy fields), strings longer than cut (if > 0) are cut and marked.
+func toGo(v lua.LValue, b *Budget, null lua.LValue, expand func(*lua.LTable) error, cut int) (any, error) {
+	g := &goBuilder{cut: cut}
+	w := walker{b: b, out: g, null: null, expand: expand}
+	if err := w.value(v); err != nil {
+		return nil, b.fail(err)
+	}
+	return g.root, nil
+}
+
+// goBuilder is the emitter that builds Go values. Its bytes are those of
+// strings (as kept) and keys, and 8 per other scalar.
+type goBuilder struct {
+	cut   int
+	stack []goFrame
+	root  any
+}
+
+// goFrame is a list or map being filled; key is the member to fill next.
+type goFrame struct {
+	list []any
+	obj  map[string]any
+	key  string
+}
+
+func (g *goBuilder) verb() string { return "convert" }
+
+func (g *goBuilder) put(v any) {
+	if len(g.stack) == 0 {
+		g.root = v
+		return
+	}
+	f := &g.stack[len(g.stack)-1]
+	if f.obj != nil {
+		f.obj[f.key] = v
+	} else {
+		f.list = append(f.list, v)
 	}
 }
 
-// toGoMap converts a table to a map, its keys turned to strings.
-func toGoMap(t *lua.LTable, depth int, expand func(*lua.LTable) error) (map[string]any, error) {
-	keys, err := objectKeys(t)
-	if err != nil {
-		return nil, err
+func (g *goBuilder) null() int          { g.put(nil); return 8 }
+func (g *goBuilder) boolean(v bool) int { g.put(v); return 8 }
+
+func (g *goBuilder) number(f float64) (int, error) {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		g.put(int64(f))
+	} else {
+		g.put(f)
 	}
-	out := make(map[string]any, len(keys))
-	for _, k := range keys {
-		x, err := toGo(t.RawGet(k.key), depth-1, expand)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k.name, err)
-		}
-		out[k.name] = x
+	return 8, nil
+}
+
+func (g *goBuilder) strSize(s string) int {
+	if g.cut > 0 && len(s) > g.cut {
+		return g.cut
 	}
-	return out, nil
+	return len(s)
+}
+
+func (g *goBuilder) str(s string) int {
+	if g.cut > 0 {
+		s = Truncate(s, g.cut)
+	}
+	g.put(s)
+	return len(s)
+}
+
+func (g *goBuilder) beginArray(n int) int {
+	g.stack = append(g.stack, goFrame{list: make([]any, 0, n)})
+	return 0
+}
+
+func (g *goBuilder) beginObject(n int) int {
+	g.stack = append(g.stack, goFrame{obj: make(map[string]any, n)})
+	return 0
+}
+
+func (g *goBuilder) keySize(name string) int { return len(name) }
+
+func (g *goBuilder) key(name string) int {
+	g.stack[len(g.stack)-1].key = name
+	return len(name)
+}
+
+func (g *goBuilder) end() int {
+	f := g.stack[len(g.stack)-1]
+	g.stack = g.stack[:len(g.stack)-1]
+	if f.obj != nil {
+		g.put(f.obj)
+	} else {
+		g.put(f.list)
+	}
+	return 0
 }
 
 // ToLua converts plain Go values (what encoding/json and TOML decoding

@@ -71,7 +71,7 @@ end`,
 		t.Fatal(err)
 	}
 	eager.RawSetString("note", eagerString("mine"))
-	b, err := encodeJSON(eager, nil, 0, nil)
+	b, err := encodeJSON(eager, jsonBudget(nil, "event", 0), nil, nil)
 	if err != nil || string(b) != string(r.Value) {
 		t.Errorf("eager and lazy differ:\n%s\n%s", b, r.Value)
 	}

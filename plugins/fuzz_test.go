@@ -85,7 +85,7 @@ func FuzzJSONDecode(f *testing.F) {
 		if g, w := normalize(gotUTF8), normalize(luaShape(want)); !reflect.DeepEqual(g, w) {
 			t.Fatalf("decoded differently\n got %#v\nwant %#v", g, w)
 		}
-		out, err := encodeJSON(lv, st.null, 0, nil)
+		out, err := encodeJSON(lv, jsonBudget(nil, "fuzz", 0), st.null, nil)
 		if err != nil {
 			t.Fatalf("json.encode of a decoded value: %v", err)
 		}

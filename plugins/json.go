@@ -14,15 +14,16 @@ import (
 //	json.null                  the value that encodes as null
 //
 // Both raise an error on bad input, on nesting deeper than 128 and on
-// strings (input or output) over max bytes.
+// strings (input or output) over max bytes; encode walks its value within
+// that budget and the run's deadline (shared tables count at every visit).
 func jsonModule(L *lua.LState, null *lua.LUserData, max int, expand func(*lua.LTable) error) *lua.LTable {
 	t := L.CreateTable(0, 3)
 	t.RawSetString("encode", L.NewFunction(func(L *lua.LState) int {
 		v := L.CheckAny(1)
 		checkCtx(L, "json.encode")
-		b, err := encodeJSON(v, null, max, expand)
+		b, err := encodeJSON(v, jsonBudget(L.Context(), "json.encode", max), null, expand)
 		if err != nil {
-			L.RaiseError("json.encode: %v", err)
+			L.RaiseError("%v", err)
 		}
 		L.Push(lua.LString(b))
 		return 1

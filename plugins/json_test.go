@@ -104,7 +104,7 @@ func TestDecodeJSON(t *testing.T) {
 			t.Errorf("%s: %v", c.in, err)
 			continue
 		}
-		b, err := encodeJSON(lv, nil, 0, nil)
+		b, err := encodeJSON(lv, jsonBudget(nil, "json", 0), nil, nil)
 		if err != nil || string(b) != c.want {
 			t.Errorf("%s: got %s %v, want %s", c.in, b, err, c.want)
 		}
@@ -183,7 +183,7 @@ func TestEncodeJSON(t *testing.T) {
 		{tbl("x", tbl("null", st.null)), `{"x":{"null":null}}`, ""},
 	}
 	for _, c := range cases {
-		b, err := encodeJSON(c.v, st.null, 0, nil)
+		b, err := encodeJSON(c.v, jsonBudget(nil, "json", 0), st.null, nil)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%v: got %s %v, want error %q", c.v, b, err, c.err)
@@ -197,7 +197,7 @@ func TestEncodeJSON(t *testing.T) {
 			t.Errorf("%v: invalid JSON %s", c.v, b)
 		}
 	}
-	if _, err := encodeJSON(lua.LString(strings.Repeat("x", 100)), nil, 50, nil); err == nil || !strings.Contains(err.Error(), "too large") {
+	if _, err := encodeJSON(lua.LString(strings.Repeat("x", 100)), jsonBudget(nil, "json", 50), nil, nil); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Errorf("size cap: %v", err)
 	}
 	deep := L.NewTable()
@@ -207,7 +207,7 @@ func TestEncodeJSON(t *testing.T) {
 		cur.RawSetString("a", next)
 		cur = next
 	}
-	if _, err := encodeJSON(deep, nil, 0, nil); err == nil || !strings.Contains(err.Error(), "nesting deeper") {
+	if _, err := encodeJSON(deep, jsonBudget(nil, "json", 0), nil, nil); err == nil || !strings.Contains(err.Error(), "nesting deeper") {
 		t.Errorf("depth cap: %v", err)
 	}
 }

@@ -1,176 +1,136 @@
 package plugins
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// encodeJSON writes v as JSON, at most max bytes (0: no cap). Tables whose
-// keys are exactly 1..n are arrays; other tables are objects with string or
-// number keys, written in key order so the output is stable. An empty table
-// is {}. null (json.null) is null; functions, userdata and cycles are
-// errors.
-func encodeJSON(v lua.LValue, null lua.LValue, max int, expand func(*lua.LTable) error) ([]byte, error) {
-	e := jsonEncoder{null: null, max: max, expand: expand}
-	if err := e.value(v); err != nil {
-		return nil, err
-	}
-	if max > 0 && len(e.buf) > max {
-		return nil, fmt.Errorf("%w (max %d bytes)", errTooLarge, max)
+// encodeJSON writes v as JSON within budget b (its bytes are those of the
+// text). Tables whose keys are exactly 1..n are arrays; other tables are
+// objects with string or number keys, written in key order so the output
+// is stable. An empty table is {}. null (json.null) is null; functions,
+// userdata and cycles are errors. expand, if set, is called on each table
+// first (event tables build their lazy fields).
+func encodeJSON(v lua.LValue, b *Budget, null lua.LValue, expand func(*lua.LTable) error) ([]byte, error) {
+	e := &jsonWriter{}
+	w := walker{b: b, out: e, null: null, expand: expand}
+	if err := w.value(v); err != nil {
+		return nil, b.fail(err)
 	}
 	return e.buf, nil
 }
 
-type jsonEncoder struct {
-	buf   []byte
-	null  lua.LValue
-	max   int
-	stack []*lua.LTable // tables being written, to detect cycles
-	// expand, if set, is called on each table first (event tables build
-	// their lazy fields).
-	expand func(*lua.LTable) error
+// jsonBudget is the budget of one JSON text of at most max bytes, ending
+// with ctx (nil: no deadline).
+func jsonBudget(ctx context.Context, what string, max int) *Budget {
+	return &Budget{What: what, MaxBytes: max, MaxDepth: maxJSONDepth, Ctx: ctx}
 }
 
-var errTooLarge = errors.New("result too large")
-
-func (e *jsonEncoder) value(v lua.LValue) error {
-	if e.max > 0 && len(e.buf) > e.max {
-		return fmt.Errorf("%w (max %d bytes)", errTooLarge, e.max)
-	}
-	switch v := v.(type) {
-	case *lua.LNilType:
-		e.buf = append(e.buf, "null"...)
-	case lua.LBool:
-		e.buf = strconv.AppendBool(e.buf, bool(v))
-	case lua.LNumber:
-		b, err := appendNumber(e.buf, float64(v))
-		if err != nil {
-			return err
-		}
-		e.buf = b
-	case lua.LString:
-		e.buf = appendJSONString(e.buf, string(v))
-	case *lua.LTable:
-		return e.table(v)
-	default:
-		if v == e.null && e.null != nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
-		}
-		return fmt.Errorf("cannot encode a %s", v.Type())
-	}
-	return nil
+// jsonWriter is the emitter that writes JSON text.
+type jsonWriter struct {
+	buf []byte
+	// open holds, for each array or object being written, its closing
+	// bracket and whether something was written in it; member is set
+	// after a key, before its value.
+	open   []jsonContainer
+	member bool
 }
 
-func (e *jsonEncoder) table(t *lua.LTable) error {
-	for _, open := range e.stack {
-		if open == t {
-			return errors.New("cannot encode a table that contains itself")
-		}
-	}
-	if len(e.stack) >= maxJSONDepth {
-		return fmt.Errorf("nesting deeper than %d", maxJSONDepth)
-	}
-	e.stack = append(e.stack, t)
-	defer func() { e.stack = e.stack[:len(e.stack)-1] }()
-	if e.expand != nil {
-		if err := e.expand(t); err != nil {
-			return err
-		}
-	}
+type jsonContainer struct {
+	close    byte
+	nonEmpty bool
+}
 
-	if n, ok := arrayLen(t); ok {
-		e.buf = append(e.buf, '[')
-		for i := 1; i <= n; i++ {
-			if i > 1 {
-				e.buf = append(e.buf, ',')
-			}
-			if err := e.value(t.RawGetInt(i)); err != nil {
-				return err
-			}
-		}
-		e.buf = append(e.buf, ']')
-		return nil
+func (e *jsonWriter) verb() string { return "encode" }
+
+// sep writes the comma before a value or key, unless it is a member's
+// value or its container's first.
+func (e *jsonWriter) sep() {
+	if e.member {
+		e.member = false
+		return
 	}
-	keys, err := objectKeys(t)
-	if err != nil {
-		return err
-	}
-	e.buf = append(e.buf, '{')
-	for i, k := range keys {
-		if i > 0 {
+	if n := len(e.open); n > 0 {
+		if e.open[n-1].nonEmpty {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendJSONString(e.buf, k.name)
-		e.buf = append(e.buf, ':')
-		if err := e.value(t.RawGet(k.key)); err != nil {
-			return err
-		}
+		e.open[n-1].nonEmpty = true
 	}
-	e.buf = append(e.buf, '}')
-	return nil
 }
 
-// arrayLen reports whether t's keys are exactly 1..n (n > 0).
-func arrayLen(t *lua.LTable) (int, bool) {
-	n := t.Len()
-	if n == 0 {
-		return 0, false
-	}
-	count := 0
-	array := true
-	t.ForEach(func(k, _ lua.LValue) {
-		count++
-		if num, ok := k.(lua.LNumber); !ok || float64(num) != math.Trunc(float64(num)) || num < 1 || int(num) > n {
-			array = false
-		}
-	})
-	return n, array && count == n
+func (e *jsonWriter) null() int {
+	n := len(e.buf)
+	e.sep()
+	e.buf = append(e.buf, "null"...)
+	return len(e.buf) - n
 }
 
-type objectKey struct {
-	name string
-	key  lua.LValue
+func (e *jsonWriter) boolean(v bool) int {
+	n := len(e.buf)
+	e.sep()
+	e.buf = strconv.AppendBool(e.buf, v)
+	return len(e.buf) - n
 }
 
-// objectKeys returns t's keys as JSON member names, sorted.
-func objectKeys(t *lua.LTable) ([]objectKey, error) {
-	var keys []objectKey
-	var err error
-	t.ForEach(func(k, _ lua.LValue) {
-		switch kv := k.(type) {
-		case lua.LString:
-			keys = append(keys, objectKey{string(kv), k})
-		case lua.LNumber:
-			keys = append(keys, objectKey{lua.LVAsString(kv), k})
-		default:
-			if err == nil {
-				err = fmt.Errorf("cannot encode a table key of type %s", k.Type())
-			}
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(keys, func(a, b objectKey) int { return strings.Compare(a.name, b.name) })
-	return keys, nil
-}
-
-func appendNumber(b []byte, f float64) ([]byte, error) {
+func (e *jsonWriter) number(f float64) (int, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return b, fmt.Errorf("cannot encode %v", f)
+		return 0, fmt.Errorf("cannot encode %v", f)
 	}
+	n := len(e.buf)
+	e.sep()
+	e.buf = appendNumber(e.buf, f)
+	return len(e.buf) - n, nil
+}
+
+func (e *jsonWriter) strSize(s string) int { return len(s) + 2 }
+
+func (e *jsonWriter) str(s string) int {
+	n := len(e.buf)
+	e.sep()
+	e.buf = appendJSONString(e.buf, s)
+	return len(e.buf) - n
+}
+
+func (e *jsonWriter) beginArray(int) int  { return e.begin('[', ']') }
+func (e *jsonWriter) beginObject(int) int { return e.begin('{', '}') }
+
+func (e *jsonWriter) begin(open, close byte) int {
+	n := len(e.buf)
+	e.sep()
+	e.buf = append(e.buf, open)
+	e.open = append(e.open, jsonContainer{close: close})
+	return len(e.buf) - n
+}
+
+func (e *jsonWriter) keySize(name string) int { return len(name) + 3 }
+
+func (e *jsonWriter) key(name string) int {
+	n := len(e.buf)
+	e.sep()
+	e.buf = append(appendJSONString(e.buf, name), ':')
+	e.member = true
+	return len(e.buf) - n
+}
+
+func (e *jsonWriter) end() int {
+	c := e.open[len(e.open)-1]
+	e.open = e.open[:len(e.open)-1]
+	e.buf = append(e.buf, c.close)
+	return 1
+}
+
+// appendNumber writes a finite number: integers as integers, others in
+// the shortest form that reads back the same.
+func appendNumber(b []byte, f float64) []byte {
 	if f == math.Trunc(f) && math.Abs(f) < 1e18 {
-		return strconv.AppendInt(b, int64(f), 10), nil
+		return strconv.AppendInt(b, int64(f), 10)
 	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64), nil
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 const hexDigits = "0123456789abcdef"

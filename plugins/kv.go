@@ -11,12 +11,15 @@ import (
 )
 
 // KV is the persistent key-value store behind the kv module, for state a
-// plugin keeps between events ("already built this sha"). The local queue
-// store implements it.
+// plugin keeps between events ("already built this sha"). Both queue
+// stores implement it.
 //
 // ns is the plugin's name, so each plugin sees only its own keys. KVGet
 // returns ok=false (and a nil error) for a key that is not set. All three
-// must honour ctx.
+// must honour ctx. KVPut enforces the store's per-namespace quota
+// (queue.KVQuota): a put past it returns an error wrapping
+// queue.ErrKVQuota, which fails the run for good (the script's doing),
+// where other store errors make it retried.
 type KV interface {
 	KVGet(ctx context.Context, ns, key string) (value []byte, ok bool, err error)
 	KVPut(ctx context.Context, ns, key string, value []byte) error
@@ -58,6 +61,13 @@ func kvModule(L *lua.LState, store KV) *lua.LTable {
 			L.RaiseError("kv.set: value too large (max %d bytes)", MaxKVValueBytes)
 		}
 		if err := store.KVPut(ctx, ns, key, []byte(v)); err != nil {
+			var qe *queue.KVQuotaError
+			if errors.As(err, &qe) {
+				L.RaiseError("kv.set: over the plugin's quota: %d %s (max %d)", qe.Want, qe.Units, qe.Max)
+			}
+			if errors.Is(err, queue.ErrKVQuota) {
+				L.RaiseError("kv.set: over the plugin's quota")
+			}
 			Raise(L, Retry(fmt.Sprintf("kv.set: %v", err), 0))
 		}
 		return 0

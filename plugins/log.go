@@ -2,9 +2,11 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -22,9 +24,10 @@ const (
 	// fields; longer ones are cut.
 	MaxLogMessageBytes = 8 << 10
 	// MaxLogBytes caps what one run keeps in all (messages, field keys and
-	// values); later lines are dropped and counted like those over
-	// MaxLogLines. Every line is kept in the delivery log, so this bounds
-	// what one event can add to it.
+	// values; 8 bytes per other value); later lines are dropped and
+	// counted like those over MaxLogLines. Every line is kept in the
+	// delivery log, so this bounds what one event can add to it. A line
+	// is dropped before its fields are walked past what is left.
 	MaxLogBytes = 256 << 10
 	// maxLogFieldDepth caps nesting in a line's fields.
 	maxLogFieldDepth = 8
@@ -33,34 +36,109 @@ const (
 var logLevels = []string{"debug", "info", "warn", "error"}
 
 // logModule builds the log table: log.debug/info/warn/error(msg[, fields]).
-func logModule(L *lua.LState, expand func(*lua.LTable) error) *lua.LTable {
+func logModule(L *lua.LState, null lua.LValue, expand func(*lua.LTable) error) *lua.LTable {
 	t := L.CreateTable(0, len(logLevels))
 	for _, level := range logLevels {
 		t.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			msg := luaToString(L.CheckAny(1))
+			checkCtx(L, "log."+level)
+			ctx := L.Context()
+			// What is left of the run's log: a line that cannot fit is
+			// dropped (and counted) before it is cut or converted, so a
+			// script logging in a loop pays nothing for it.
+			room := MaxLogBytes
+			r := runFrom(ctx)
+			if r != nil {
+				room = r.room()
+			}
+			if room < min(len(msg), MaxLogMessageBytes) {
+				r.drop()
+				return 0
+			}
 			var fields map[string]any
 			if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-				ft := L.CheckTable(2)
-				if err := expand(ft); err != nil {
-					L.RaiseError("log.%s: fields: %v", level, err)
-				}
-				m, err := toGoMap(ft, maxLogFieldDepth, expand)
-				if err != nil {
-					L.RaiseError("log.%s: fields: %v", level, err)
+				m, err := logFields(ctx, "log."+level, L.CheckTable(2), null, expand, room-min(len(msg), MaxLogMessageBytes))
+				switch {
+				case errors.Is(err, errNoRoom):
+					r.drop()
+					return 0
+				case err != nil:
+					L.RaiseError("%v", err)
 				}
 				fields = m
 			}
-			checkCtx(L, "log."+level)
-			Log(L.Context(), level, msg, fields)
+			Log(ctx, level, msg, fields)
 			return 0
 		}))
 	}
 	return t
 }
 
+// errNoRoom is a line's fields not fitting in what is left of the run's
+// log.
+var errNoRoom = errors.New("no room left in the run's log")
+
+// logFields converts a line's fields within their budget:
+// MaxLogFieldValues values and maxLogFieldDepth levels (past them the call
+// fails), room bytes, what is left of the run's log, each string counted
+// as kept, cut to MaxLogMessageBytes (past them the walk stops with
+// errNoRoom: the line is dropped), and the run's deadline. A list ({1,
+// 2}) becomes a map keyed "1", "2", ....
+func logFields(ctx context.Context, fn string, t *lua.LTable, null lua.LValue, expand func(*lua.LTable) error, room int) (map[string]any, error) {
+	b := &Budget{What: fn + ": fields", MaxValues: MaxLogFieldValues, MaxBytes: max(room, 0), MaxDepth: maxLogFieldDepth, Ctx: ctx}
+	if b.MaxBytes == 0 {
+		return nil, errNoRoom
+	}
+	v, err := toGo(t, b, null, expand, MaxLogMessageBytes)
+	var le *LimitError
+	if errors.As(err, &le) && le.Units == "bytes" {
+		return nil, errNoRoom
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case []any:
+		m := make(map[string]any, len(v))
+		for i, x := range v {
+			m[strconv.Itoa(i+1)] = x
+		}
+		return m, nil
+	}
+	return nil, nil
+}
+
+// room is how many bytes the run's log still takes; 0 (or less) once it
+// has MaxLogLines lines.
+func (r *run) room() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.logs) >= MaxLogLines {
+		return -1
+	}
+	return MaxLogBytes - r.logBytes
+}
+
+// drop counts a line dropped over the limits (outside a run, r is nil
+// and there is nothing to count).
+func (r *run) drop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.dropped++
+	r.mu.Unlock()
+}
+
 // log records one line in the run's log and the process log.
 func (r *run) log(ctx context.Context, level, msg string, fields map[string]any) {
-	msg = truncate(msg, MaxLogMessageBytes)
+	if r.room() < min(len(msg), MaxLogMessageBytes) {
+		r.drop()
+		return
+	}
+	msg = Truncate(msg, MaxLogMessageBytes)
 	size := len(msg)
 	if fields != nil {
 		size += capFields(fields)
@@ -103,7 +181,7 @@ func capFields(v any) int {
 		n := 0
 		for k, x := range v {
 			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
-				x = truncate(s, MaxLogMessageBytes)
+				x = Truncate(s, MaxLogMessageBytes)
 				v[k] = x
 			}
 			n += len(k) + capFields(x)
@@ -113,7 +191,7 @@ func capFields(v any) int {
 		n := 0
 		for i, x := range v {
 			if s, ok := x.(string); ok && len(s) > MaxLogMessageBytes {
-				x = truncate(s, MaxLogMessageBytes)
+				x = Truncate(s, MaxLogMessageBytes)
 				v[i] = x
 			}
 			n += capFields(x)
@@ -152,8 +230,9 @@ func fieldAttrs(fields map[string]any) []any {
 	return attrs
 }
 
-// truncate cuts s to at most max bytes on a UTF-8 boundary, marking the cut.
-func truncate(s string, max int) string {
+// Truncate cuts s to at most max bytes on a UTF-8 boundary, marking the
+// cut with "…(truncated)". The gateway cuts what it stores with it.
+func Truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

@@ -9,7 +9,10 @@ import lua "github.com/yuin/gopher-lua"
 // state, not once per run: functions that need per-run data (the event, the
 // API scope, the log being recorded) must read it from L.Context(), which the
 // runtime sets to the run's context before every run. Functions must honour
-// that context's deadline and raise failures with Raise.
+// that context's deadline and raise failures with Raise. Table arguments
+// are read through a Budget (ArgBudget(L.Context(), "name.fn: arguments")
+// and its ToGo, or Add for what a function reads itself), so that shared
+// tables and strings cannot expand past it.
 type Module struct {
 	Name string
 	Open func(L *lua.LState) *lua.LTable

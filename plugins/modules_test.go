@@ -95,7 +95,7 @@ end`,
 	cases := map[string]struct{ value, err string }{
 		"roundtrip": {`{"a":true,"b3c":"x","null":"null","s":"{\"a\":null,\"b\":[1,2,{\"c\":\"x\"}],\"n\":1.5}"}`, ""},
 		"badjson":   {"", "json.decode: unexpected end of input"},
-		"cycle":     {"", "json.encode: cannot encode a table that contains itself"},
+		"cycle":     {"", "json.encode: t: cannot encode a table that contains itself"},
 		"big":       {"", "string.rep: result too large"},
 		"event":     {"1244", ""},
 		"bytekeys":  {`{"a":0,"b":"","n":2}`, ""},

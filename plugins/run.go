@@ -29,7 +29,8 @@ type Result struct {
 	// (or nil).
 	Value json.RawMessage
 	// Err says why the run failed; for StatusRetry it wraps a *RetryError
-	// (IsRetry). Messages of script errors read "build.lua:12: msg".
+	// (IsRetry). Messages of script errors read "build.lua:12: msg"; the
+	// text is cut to MaxErrorBytes (the cut marked "…(truncated)").
 	Err error
 	// RetryAfter is the delay the failure asked for (retry(reason,
 	// seconds), Retry-After), 0 for "use the backoff".
@@ -81,6 +82,7 @@ func (s *Set) Run(ctx context.Context, name string, env *envelope.Envelope, para
 			keep = false
 		}
 		res.Logs = r.finishLogs()
+		res.Err = capError(res.Err)
 		st.L.RemoveContext()
 		if keep {
 			s.put(p, st)
@@ -100,9 +102,12 @@ func (s *Set) Run(ctx context.Context, name string, env *envelope.Envelope, para
 		return s.failure(ctx, runCtx, r, st, err)
 	}
 	if ret != lua.LNil {
-		b, err := encodeJSON(ret, st.null, s.opts.MaxStringBytes, st.expand)
+		b, err := encodeJSON(ret, jsonBudget(runCtx, name+".lua: handle's result", MaxResultBytes), st.null, st.expand)
 		if err != nil {
-			return Result{Status: StatusError, Err: fmt.Errorf("%s.lua: handle returned a value that is not JSON: %w", name, err)}
+			if runCtx.Err() != nil {
+				return s.failure(ctx, runCtx, r, st, err)
+			}
+			return Result{Status: StatusError, Err: err}
 		}
 		res.Value = b
 	}
@@ -183,12 +188,38 @@ func (s *Set) failure(ctx, runCtx context.Context, r *run, st *state, err error)
 			return Result{Status: StatusError, Err: gerr}
 		}
 	case *lua.LTable:
-		if b, jerr := encodeJSON(obj, st.null, s.opts.MaxStringBytes, st.expand); jerr == nil {
+		b, jerr := encodeJSON(obj, jsonBudget(runCtx, "error value", MaxErrorBytes), st.null, st.expand)
+		if jerr == nil {
 			return Result{Status: StatusError, Err: errors.New(string(b))}
+		}
+		if IsLimit(jerr) {
+			return Result{Status: StatusError, Err: jerr}
 		}
 	}
 	return Result{Status: StatusError, Err: errors.New(errorText(err))}
 }
+
+// capError cuts err's text to MaxErrorBytes, marking the cut; the cut
+// error still wraps err, so IsRetry sees through it.
+func capError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if len(msg) <= MaxErrorBytes {
+		return err
+	}
+	return &cappedError{msg: Truncate(msg, MaxErrorBytes), err: err}
+}
+
+// cappedError is an error whose text was cut (see capError).
+type cappedError struct {
+	msg string
+	err error
+}
+
+func (e *cappedError) Error() string { return e.msg }
+func (e *cappedError) Unwrap() error { return e.err }
 
 // retryResult is a StatusRetry result for re.
 func retryResult(re *RetryError) Result {

@@ -49,7 +49,7 @@ func TestRunContract(t *testing.T) {
 		{"errnoarg", StatusError, ``, "errnoarg.lua:1: bad argument #1 to error (value expected)", 0},
 		{"retry", StatusRetry, ``, "retry.lua:1: retry: pipeline busy (after 30s)", 30 * time.Second},
 		{"retry0", StatusRetry, ``, "retry0.lua:1: retry: again", 0},
-		{"badresult", StatusError, ``, "badresult.lua: handle returned a value that is not JSON: cannot encode a function", 0},
+		{"badresult", StatusError, ``, "badresult.lua: handle's result: f: cannot encode a function", 0},
 		{"runtimeerr", StatusError, ``, "runtimeerr.lua:3: attempt to index a non-table object(nil) with key 'y'", 0},
 	}
 	for _, c := range cases {

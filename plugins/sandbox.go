@@ -111,7 +111,7 @@ func (s *Set) newState() (st *state, err error) {
 		lua.StringLibName: strMod,
 		lua.TabLibName:    tabMod,
 		lua.MathLibName:   g.RawGetString(lua.MathLibName).(*lua.LTable),
-		"log":             logModule(L, st.expand),
+		"log":             logModule(L, st.null, st.expand),
 		"json":            jsonModule(L, st.null, o.MaxStringBytes, st.expand),
 		"kv":              kvModule(L, o.KV),
 	}

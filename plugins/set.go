@@ -37,8 +37,9 @@ type Options struct {
 	// PoolSize is how many idle states are kept per plugin. Default 4.
 	PoolSize int
 	// MaxStringBytes caps the strings that string.rep, string.format,
-	// string.gsub, table.concat and json.encode build, json.decode's
-	// input, and a run's JSON result. Default 1 MiB.
+	// string.gsub, table.concat and json.encode build, and json.decode's
+	// input. Default 1 MiB. (A run's result has its own cap,
+	// MaxResultBytes.)
 	MaxStringBytes int
 	// CallStackSize caps nested Lua calls ("stack overflow"). Default 200.
 	CallStackSize int

@@ -21,7 +21,10 @@ import (
 //
 // args are the Lua arguments converted like plugins.ToGo: nil, bool,
 // string, int64 (integral numbers), float64, []any (lists),
-// map[string]any (other tables). The result is converted to Lua through
+// map[string]any (other tables). They are bounded together by
+// plugins.ArgBudget (65,536 values, 8 MiB, 128 levels, the run's
+// deadline); past it the call fails before f is called, with
+// "module.name: arguments: too large (max 65536 values)". The result is converted to Lua through
 // encoding/json (so structs with json tags work; nil is nil). A returned
 // error fails the run; an error wrapping a *plugins.RetryError
 // (plugins.Retry(reason, after)) makes it retried with backoff instead.
@@ -62,10 +65,16 @@ func wrap(qualified string, f Func) lua.LGFunction {
 		if err := ctx.Err(); err != nil {
 			L.RaiseError("%s: %v", qualified, err)
 		}
+		// One budget for all the arguments: a table shared by several
+		// of them, or by itself many times over, counts at every use.
+		budget := plugins.ArgBudget(ctx, qualified+": arguments")
 		args := make([]any, L.GetTop())
 		for i := range args {
-			v, err := plugins.ToGo(L.Get(i + 1))
-			if err != nil {
+			v, err := budget.ToGo(L.Get(i + 1))
+			switch {
+			case plugins.IsLimit(err):
+				L.RaiseError("%v", err)
+			case err != nil:
 				L.ArgError(i+1, err.Error())
 			}
 			args[i] = v

@@ -94,6 +94,12 @@ func (d *decoder) check(c *Config, dir string) {
 	if c.Plugins.Dir != "" {
 		c.Plugins.Dir = resolvePath(dir, c.Plugins.Dir)
 	}
+	if c.Plugins.KVMaxKeys < 1 {
+		d.errorf(p("plugins", "kv_max_keys"), true, "plugins.kv_max_keys must be at least 1")
+	}
+	if c.Plugins.KVMaxBytes < 1 {
+		d.errorf(p("plugins", "kv_max_bytes"), true, "plugins.kv_max_bytes must be positive")
+	}
 	if c.Workers.Count < 1 {
 		d.errorf(p("workers", "count"), true, "workers.count must be at least 1")
 	}

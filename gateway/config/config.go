@@ -169,6 +169,12 @@ type Plugins struct {
 	Dir string `toml:"dir"`
 	// Timeout bounds one plugin run. Default 5s.
 	Timeout Duration `toml:"timeout"`
+	// KVMaxKeys caps the keys each plugin keeps in the kv store. Default
+	// 100000.
+	KVMaxKeys int `toml:"kv_max_keys"`
+	// KVMaxBytes caps the bytes of keys and values each plugin keeps in
+	// the kv store. Default 64MiB.
+	KVMaxBytes Size `toml:"kv_max_bytes"`
 }
 
 // Workers sizes the processing pool.

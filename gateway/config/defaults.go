@@ -29,6 +29,8 @@ const (
 	DefaultNATSMaxAge      = Duration(720 * time.Hour)
 	DefaultNATSAckWait     = Duration(60 * time.Second)
 	DefaultPluginTimeout   = Duration(5 * time.Second)
+	DefaultKVMaxKeys       = 100_000
+	DefaultKVMaxBytes      = Size(64 << 20)
 	DefaultWorkers         = 64
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "auto"
@@ -82,6 +84,8 @@ func applyDefaults(c *Config) {
 		c.Rules.Watch = &watch
 	}
 	def(&c.Plugins.Timeout, DefaultPluginTimeout)
+	def(&c.Plugins.KVMaxKeys, DefaultKVMaxKeys)
+	def(&c.Plugins.KVMaxBytes, DefaultKVMaxBytes)
 	def(&c.Workers.Count, DefaultWorkers)
 	def(&c.Log.Level, DefaultLogLevel)
 	def(&c.Log.Format, DefaultLogFormat)

@@ -236,6 +236,14 @@ tokn = "x"
 			},
 		},
 		{
+			name: "plugin kv quota",
+			text: "[plugins]\nkv_max_keys = -1\nkv_max_bytes = \"lots\"\n[workers]\n",
+			want: []string{
+				"F:2:15: plugins.kv_max_keys must be at least 1",
+				`F:3:16: invalid size "lots" for plugins.kv_max_bytes`,
+			},
+		},
+		{
 			name: "listen and retries",
 			text: "[server]\nlisten = \"localhost\"\n[queue]\nretry_base = \"10m\"\nmax_attempts = -3\n",
 			want: []string{
@@ -331,7 +339,7 @@ func TestLoadDefaults(t *testing.T) {
 			AckWait:         Duration(60 * time.Second),
 		},
 		Rules:   Rules{Watch: &watch},
-		Plugins: Plugins{Timeout: Duration(5 * time.Second)},
+		Plugins: Plugins{Timeout: Duration(5 * time.Second), KVMaxKeys: 100000, KVMaxBytes: 64 << 20},
 		Workers: Workers{Count: 64},
 		Log:     Log{Level: "info", Format: "auto"},
 	}

@@ -186,6 +186,9 @@ type sendFunc func(opts ...gl.RequestOptionFunc) (*gl.Response, error)
 // for the rate limiters, sends it with a timeout and the event UUID header,
 // records it and classifies a failure (see classify).
 func (s *Scope) call(ctx context.Context, r request, send sendFunc) (result, error) {
+	if err := s.start(r.method, r.path); err != nil {
+		return result{}, err
+	}
 	rec := queue.Call{Method: r.method, Path: r.path}
 	if r.body != nil {
 		b, err := json.Marshal(r.body)

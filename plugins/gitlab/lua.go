@@ -52,6 +52,7 @@ func scope(L *lua.LState) *Scope {
 func luaComment(L *lua.LState) int {
 	body := L.CheckString(1)
 	noExtra(L, 1, "comment")
+	count(L, argBudget(L, "comment"), body)
 	s := scope(L)
 	id, err := s.Comment(L.Context(), body)
 	if err != nil {
@@ -65,7 +66,7 @@ var statusFields = []string{"sha", "state", "name", "description", "target_url",
 
 // gitlab.set_commit_status{sha=, state=, name=, description=, target_url=, ref=}
 func luaSetCommitStatus(L *lua.LState) int {
-	f := fields(L, 1, "set_commit_status", statusFields)
+	f := fields(L, argBudget(L, "set_commit_status"), 1, "set_commit_status", statusFields)
 	noExtra(L, 1, "set_commit_status")
 	o := StatusOptions{
 		SHA: f["sha"], State: f["state"], Name: f["name"],
@@ -102,6 +103,7 @@ func luaRemoveLabels(L *lua.LState) int {
 func luaReact(L *lua.LState) int {
 	emoji := L.CheckString(1)
 	noExtra(L, 1, "react")
+	count(L, argBudget(L, "react"), emoji)
 	if err := scope(L).React(L.Context(), emoji); err != nil {
 		plugins.Raise(L, err)
 	}
@@ -132,6 +134,9 @@ func luaFile(L *lua.LState) int {
 		ref = L.CheckString(2)
 	}
 	noExtra(L, 2, "file")
+	b := argBudget(L, "file")
+	count(L, b, path)
+	count(L, b, ref)
 	content, found, err := scope(L).FileContent(L.Context(), path, ref)
 	if err != nil {
 		plugins.Raise(L, err)
@@ -159,6 +164,7 @@ func luaMergeRequest(L *lua.LState) int {
 func luaCreatePipeline(L *lua.LState) int {
 	var ref string
 	vars := map[string]string{}
+	b := argBudget(L, "create_pipeline")
 	if L.GetTop() >= 1 && L.Get(1) != lua.LNil {
 		t := L.CheckTable(1)
 		t.ForEach(func(k, v lua.LValue) {
@@ -172,6 +178,7 @@ func luaCreatePipeline(L *lua.LState) int {
 					L.ArgError(1, "ref must be a string")
 				}
 				ref = string(s)
+				count(L, b, ref)
 			case key == "variables":
 				vt, ok := v.(*lua.LTable)
 				if !ok {
@@ -184,7 +191,9 @@ func luaCreatePipeline(L *lua.LState) int {
 					}
 					switch vv.(type) {
 					case lua.LString, lua.LNumber, lua.LBool:
+						count(L, b, string(name))
 						vars[string(name)] = vv.String()
+						count(L, b, vars[string(name)])
 					default:
 						L.ArgError(1, fmt.Sprintf("variable %s must be a string, number or boolean", name))
 					}
@@ -209,9 +218,23 @@ func luaCreatePipeline(L *lua.LState) int {
 	return 1
 }
 
+// argBudget is the budget of one call's arguments (plugins.ArgBudget):
+// every string a function reads counts at every use, so a list repeating
+// one long string cannot become a request body of gigabytes.
+func argBudget(L *lua.LState, fn string) *plugins.Budget {
+	return plugins.ArgBudget(L.Context(), "gitlab."+fn+": arguments")
+}
+
+// count charges one string argument to b, raising past the budget.
+func count(L *lua.LState, b *plugins.Budget, s string) {
+	if err := b.Add(1, len(s)); err != nil {
+		L.RaiseError("%v", err)
+	}
+}
+
 // fields reads an options table whose values are strings, refusing keys
 // not in allowed.
-func fields(L *lua.LState, n int, fn string, allowed []string) map[string]string {
+func fields(L *lua.LState, b *plugins.Budget, n int, fn string, allowed []string) map[string]string {
 	t := L.CheckTable(n)
 	out := make(map[string]string, len(allowed))
 	t.ForEach(func(k, v lua.LValue) {
@@ -230,6 +253,7 @@ func fields(L *lua.LState, n int, fn string, allowed []string) map[string]string
 		default:
 			L.ArgError(n, fmt.Sprintf("field %s must be a string", key))
 		}
+		count(L, b, out[string(key)])
 	})
 	return out
 }
@@ -265,6 +289,7 @@ func noExtra(L *lua.LState, n int, fn string) {
 
 // labelArgs reads {"a", "b"} or "a", "b".
 func labelArgs(L *lua.LState, fn string) []string {
+	b := argBudget(L, fn)
 	if t, ok := L.Get(1).(*lua.LTable); ok {
 		noExtra(L, 1, fn)
 		var labels []string
@@ -279,6 +304,7 @@ func labelArgs(L *lua.LState, fn string) []string {
 			if !ok {
 				L.ArgError(1, "labels must be strings")
 			}
+			count(L, b, string(s))
 			labels = append(labels, string(s))
 		})
 		return labels
@@ -290,6 +316,7 @@ func labelArgs(L *lua.LState, fn string) []string {
 	labels := make([]string, 0, top)
 	for i := 1; i <= top; i++ {
 		labels = append(labels, L.CheckString(i))
+		count(L, b, labels[i-1])
 	}
 	return labels
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/gateway/queue"
@@ -21,9 +23,29 @@ type Scope struct {
 	pid     any    // int64 project id or string path, as client-go takes it
 	pidPath string // the same, escaped for API paths
 
-	mu    sync.Mutex
-	calls []queue.Call
+	mu        sync.Mutex
+	calls     []queue.Call
+	made      int // calls started, sent or not (see MaxCallsPerRun)
+	bodyBytes int // bytes of bodies kept in calls
 }
+
+// Limits of what one scope (one plugin run) does and records. Calls are
+// kept in the delivery log with every attempt, and in dry run nothing
+// rate-limits them, so a script calling in a loop would otherwise write
+// without bound.
+const (
+	// MaxCallsPerRun caps the API calls of one run; later calls fail
+	// (final) before anything is sent or recorded. A run acts on one
+	// event's project: a real plugin makes a handful.
+	MaxCallsPerRun = 1000
+	// MaxCallBodyBytes caps the request body a call record keeps, and
+	// MaxCallBodiesBytes the bodies of one run together. A longer body
+	// is kept as a JSON string holding its start and the mark
+	// "…(truncated: N bytes)", N being its full size; past the run's
+	// total, only the mark.
+	MaxCallBodyBytes   = 16 << 10
+	MaxCallBodiesBytes = 256 << 10
+)
 
 type scopeKey struct{}
 
@@ -58,10 +80,46 @@ func (s *Scope) Envelope() *envelope.Envelope { return s.env }
 
 func (s *Scope) record(c queue.Call) {
 	s.mu.Lock()
+	room := max(min(MaxCallBodyBytes, MaxCallBodiesBytes-s.bodyBytes), 0)
+	c.Body = capBody(c.Body, room)
+	s.bodyBytes += len(c.Body)
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
 	if s.c.observe != nil {
 		s.c.observe(s.c.base, c)
+	}
+}
+
+// start counts a call against MaxCallsPerRun.
+func (s *Scope) start(method, path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.made >= MaxCallsPerRun {
+		return fmt.Errorf("gitlab: %s %s: more than %d API calls in one run", method, path, MaxCallsPerRun)
+	}
+	s.made++
+	return nil
+}
+
+// capBody returns body if it has at most room bytes, else a JSON string
+// holding as much of its text as fits in room and the mark
+// "…(truncated: N bytes)".
+func capBody(body json.RawMessage, room int) json.RawMessage {
+	if len(body) <= room {
+		return body
+	}
+	mark := fmt.Sprintf("…(truncated: %d bytes)", len(body))
+	cut := max(room-len(mark)-2, 0)
+	// Escaping may lengthen the text: halve the cut until it fits.
+	for {
+		for cut > 0 && !utf8.RuneStart(body[cut]) {
+			cut--
+		}
+		b, _ := json.Marshal(string(body[:cut]) + mark)
+		if len(b) <= room || cut == 0 {
+			return b
+		}
+		cut /= 2
 	}
 }
 

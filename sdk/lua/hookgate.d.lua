@@ -278,8 +278,10 @@ json.null = nil
 ------------------------------------------------------------------------
 
 ---A persistent key-value store of this plugin's own (keys 1..256 bytes,
----values up to 64 KiB; store tables with json.encode). Only while handle
----runs. Store failures make the run retried.
+---values up to 64 KiB; store tables with json.encode), held to a quota
+---([plugins] kv_max_keys, kv_max_bytes: 100,000 keys, 64 MiB by default;
+---past it kv.set fails the run). Only while handle runs. Store failures
+---make the run retried.
 kv = {}
 
 ---@param key string

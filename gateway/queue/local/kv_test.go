@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/queuetest"
 )
 
 func TestKV(t *testing.T) {
@@ -89,5 +90,31 @@ func TestKV(t *testing.T) {
 	}
 	if err := s.KVPut(c, "p1", "a", nil); !errors.Is(err, queue.ErrClosed) {
 		t.Errorf("put after close: %v", err)
+	}
+}
+
+func TestKVQuota(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	var s *Store
+	queuetest.KVQuota(t, func(t *testing.T, q queue.KVQuota, reopen bool) queuetest.KV {
+		if reopen {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s = open(t, path, Options{KVQuota: q})
+		return s
+	})
+}
+
+// TestKVQuotaDefault: the zero quota is the default one, a negative field
+// no limit.
+func TestKVQuotaDefault(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "q.db"), Options{})
+	if q := s.opts.KVQuota; q.MaxKeys != queue.DefaultKVMaxKeys || q.MaxBytes != queue.DefaultKVMaxBytes {
+		t.Errorf("default quota %+v", q)
+	}
+	if q := (queue.KVQuota{MaxKeys: -1, MaxBytes: -1}).WithDefaults(); q.MaxKeys != 0 || q.MaxBytes != 0 {
+		t.Errorf("no limit: %+v", q)
 	}
 }

@@ -154,6 +154,10 @@ type Options struct {
 	// marked dead for having killed the process too often, once that is
 	// durable (e.g. to count dead letters in metrics). It must be quick.
 	OnQuarantine func(id string)
+	// KVQuota bounds each namespace of the plugins' key-value store; its
+	// zero fields mean queue.DefaultKVMaxKeys and DefaultKVMaxBytes,
+	// negative ones no limit.
+	KVQuota queue.KVQuota
 	// NoWAL turns the ingest log off: each Enqueue is then committed in a
 	// bbolt transaction (group-committed with the other writes) before it
 	// returns. About half the ingest throughput; for comparison and tests.
@@ -162,6 +166,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	o.Policy = o.Policy.WithDefaults(defaultPolicy)
+	o.KVQuota = o.KVQuota.WithDefaults()
 	if o.ReleaseInterval == 0 {
 		o.ReleaseInterval = DefaultReleaseInterval
 	}
@@ -214,6 +219,9 @@ type Store struct {
 	// commitMu is held by the writer from a commit until the counts
 	// above include it, and by view while it begins a transaction.
 	commitMu sync.Mutex
+	// kvUsage is the usage of each key-value namespace written since
+	// Open, as committed; only the writer touches it (kv.go).
+	kvUsage map[string]queue.KVUsage
 }
 
 var _ queue.Backend = (*Store)(nil)
@@ -266,6 +274,7 @@ func Open(path string, opts Options) (*Store, error) {
 		writerDone: make(chan struct{}),
 		wake:       make(chan struct{}),
 		sweepChunk: sweepChunk,
+		kvUsage:    map[string]queue.KVUsage{},
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()

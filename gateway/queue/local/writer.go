@@ -177,6 +177,7 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		if err := tx.Rollback(); err != nil {
 			return nil, fmt.Errorf("local: end read-only batch: %w", err)
 		}
+		s.commitKVUsage(w) // counted, not changed: keep the counts
 		return answers, nil
 	}
 	if len(w.took) > 0 {
@@ -198,6 +199,7 @@ func (s *Store) applyBatch(batch []op) ([]error, error) {
 		if len(w.took) > 0 {
 			s.in.taken(w.took, w.tookEnd)
 		}
+		s.commitKVUsage(w)
 	}
 	s.commitMu.Unlock()
 	if err != nil {
@@ -250,6 +252,9 @@ type wtx struct {
 	// and tookEnd the log position after the last (ingest.go).
 	took    []string
 	tookEnd walPos
+	// kv is the usage of the key-value namespaces this transaction read
+	// or wrote, kept by the store after the commit (kv.go).
+	kv map[string]queue.KVUsage
 }
 
 // lookupKey finds the dedupe_at entry of an idempotency key as of this

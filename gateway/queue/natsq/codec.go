@@ -114,5 +114,17 @@ func dedupeKey(key string) string {
 // pluginKey is the plugin bucket's key of (namespace, key). Every plugin
 // key holds a '.', so "hookgate-ping" cannot collide with one.
 func pluginKey(ns, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(ns)) + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
+	return pluginPrefix(ns) + base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+// pluginPrefix starts the plugin keys of namespace ns.
+func pluginPrefix(ns string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(ns)) + "."
+}
+
+// usageKey is the plugin bucket's key of namespace ns's usage entry. No
+// plugin key starts with "usage.": base64url without padding is never 5
+// characters long.
+func usageKey(ns string) string {
+	return "usage." + base64.RawURLEncoding.EncodeToString([]byte(ns))
 }

@@ -122,6 +122,11 @@ type Options struct {
 	// DefaultSweepInterval (5 minutes); negative ones turn the feature off.
 	queue.Policy
 
+	// KVQuota bounds each namespace of the plugins' key-value store; its
+	// zero fields mean queue.DefaultKVMaxKeys and DefaultKVMaxBytes,
+	// negative ones no limit.
+	KVQuota queue.KVQuota
+
 	// Now is the clock used for dedupe windows, NotBefore and UpdatedAt;
 	// nil means time.Now. For tests.
 	Now func() time.Time
@@ -155,6 +160,7 @@ func (o Options) withDefaults() Options {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
 	o.Policy = o.Policy.WithDefaults(defaultPolicy)
+	o.KVQuota = o.KVQuota.WithDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -188,6 +194,10 @@ type Store struct {
 	envelopes jetstream.KeyValue
 	dedupe    jetstream.KeyValue
 	pluginKV  jetstream.KeyValue
+
+	// kvNS is what this replica knows of each kv namespace (kv.go).
+	kvMu sync.Mutex
+	kvNS map[string]*kvNamespace
 
 	// mu guards closed; calls hold it shared, Close exclusively.
 	mu     sync.RWMutex
