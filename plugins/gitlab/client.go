@@ -31,8 +31,8 @@ type Client struct {
 	timeout     time.Duration
 	api         *gl.Client // nil in dry run without an instance
 	transport   *captureTransport
-	limit       *rate.Limiter // all calls
-	notes       *rate.Limiter // note and commit-comment creation
+	limit       *fairLimiter // all calls
+	notes       *fairLimiter // note and commit-comment creation
 	logger      *slog.Logger
 	observe     func(instance string, call queue.Call)
 	now         func() time.Time
@@ -80,8 +80,8 @@ func newClient(inst Instance, logger *slog.Logger) (*Client, error) {
 	if notesPerMin <= 0 {
 		notesPerMin = DefaultNotesPerMinute
 	}
-	c.limit = rate.NewLimiter(rate.Limit(float64(perMin)/60), perMin)
-	c.notes = rate.NewLimiter(rate.Limit(float64(notesPerMin)/60), notesPerMin)
+	c.limit = newFairLimiter(perMin, nil)
+	c.notes = newFairLimiter(notesPerMin, nil)
 
 	hc := &http.Client{}
 	if inst.HTTPClient != nil {
@@ -205,7 +205,7 @@ func (s *Scope) call(ctx context.Context, r request, send sendFunc) (result, err
 		return result{dry: true}, nil
 	}
 
-	if after, err := c.wait(ctx, r.note); err != nil {
+	if after, err := c.wait(ctx, s.pidPath, r.note); err != nil {
 		// Not sent: worth another run once a slot is free.
 		err = plugins.Retry(fmt.Sprintf("gitlab: %s %s: %v", r.method, r.path, err), after)
 		rec.Error = err.Error()
