@@ -61,6 +61,7 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadAt      prometheus.Gauge
+	fair          fairMetrics
 }
 
 // NewMetrics builds the metrics in a new registry.
@@ -119,6 +120,7 @@ func NewMetrics() *Metrics {
 	}
 	m.reloadOK.Set(1)
 	m.reloadAt.SetToCurrentTime()
+	m.fair = newFairMetrics(m.reg)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
