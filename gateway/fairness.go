@@ -39,13 +39,14 @@ func NewFairness(f config.Fairness, pluginTimeout time.Duration) Fairness {
 
 // limitCommands refuses a command beyond the command limits: every rule it
 // would run is skipped with the refusal as its reason, and no API call is
-// made. A command is a note whose rules would run (found by matching with
-// every access check granted, so matching costs no call). It is counted
-// on its first claim only: not again on a retry, after a deferral or on a
-// replay.
+// made. A command is a note holding a slash command (env.Commands) for
+// which at least one rule would run (found by matching with every access
+// check granted, so matching costs no call; notes by the bot match no
+// rule). It is counted on its first claim only: not again on a retry,
+// after a deferral or on a replay.
 func (p *Pipeline) limitCommands(ctx context.Context, b *Bundle, d *queue.Delivery, now time.Time) (queue.Report, bool) {
 	env := &d.Envelope
-	if p.Fairness.Commands == nil || env.Kind != "note" || d.Attempts > 1 {
+	if p.Fairness.Commands == nil || env.Kind != "note" || len(env.Commands) == 0 || d.Attempts > 1 {
 		return queue.Report{}, false
 	}
 	res := b.Rules.Match(ctx, env, rules.Deps{Access: grantAll{}, BotUsername: p.GitLab.BotUsername})

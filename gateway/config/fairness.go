@@ -3,9 +3,9 @@ package config
 import "time"
 
 // Fairness keeps one project's or one user's flood of commands from
-// starving the others (see gateway/fair). A command is a note, by anyone
-// but the bot, whose text matches at least one rule. The limits are kept
-// by each replica for itself.
+// starving the others (see gateway/fair). A command is a note with a
+// slash command ("/packit build"), by anyone but the bot, that matches at
+// least one rule. The limits are kept by each replica for itself.
 type Fairness struct {
 	// CommandsPerUser is how many commands one user may give within
 	// CommandWindow, over all projects; more are refused (their rules are
