@@ -97,8 +97,9 @@ func (p *Pipeline) admit(d *queue.Delivery, now time.Time) (func(), queue.Report
 		return func() {}, queue.Report{}, true
 	}
 	env := &d.Envelope
-	key := projectWho(p.GitLab.For(env).Instance(), env).Key
-	dec := a.Admit(key, p.GitLab.Pressure(env), d.Attempts, now)
+	c := p.GitLab.For(env)
+	key := projectWho(c.Instance(), env).Key
+	dec := a.Admit(key, c.Pressure(env), d.Attempts, now)
 	if dec.Run {
 		return func() { a.Done(key, time.Now()) }, queue.Report{}, true
 	}

@@ -283,6 +283,6 @@ func TestFairFloodBudget(t *testing.T) {
 	if deferred == 0 {
 		t.Error("no queued noisy delivery says it was deferred")
 	}
-	t.Logf("noisy project: %d notes when the quiet one was answered, %d now; %d deliveries deferred in the queue, %v deferrals",
-		atQuiet, notesTo(f, noisyID), deferred, m.get("hookgate_deferrals_total"))
+	t.Logf("noisy project: %d notes when the quiet one was answered, %d now; %d deliveries deferred in the queue; %v deferrals, %v retries",
+		atQuiet, notesTo(f, noisyID), deferred, m.get("hookgate_deferrals_total"), m.get("hookgate_retries_total"))
 }

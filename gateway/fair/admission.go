@@ -17,12 +17,13 @@ import (
 // other projects' deliveries behind the flood would not even be claimed.
 // Admission lets a project's delivery run while the project is not
 // backlogged (its calls are not waiting for budget), and otherwise only
-// while its next call would get its turn within MaxWait and it has fewer
-// runs in flight than turns fit in MaxWait. Any other delivery of the
-// project is put back with a retry time at its turn: the first at the
-// project's next turn, each further one a turn later, so a flood is spread
-// over the time the budget needs to serve it instead of coming back at
-// once. A run that started anyway and finds its turn past its deadline is
+// while its next call would get its turn within MaxWait and either it has
+// fewer runs in flight than turns fit in MaxWait or the delivery has been
+// claimed before (it comes back at the turn it was given: a retry or a
+// deferral). Any other delivery of the project is put back with a retry
+// time at its turn: the first at the project's next turn, each further one
+// a turn later, so a flood is spread over the time the budget needs to
+// serve it instead of coming back at once. A run that started anyway and finds its turn past its deadline is
 // refused by the limiter at once and retried (plugins/gitlab).
 //
 // It is safe for concurrent use; a nil *Admission admits everything.
@@ -80,7 +81,7 @@ func (a *Admission) Admit(project string, p gitlab.Pressure, claims int, now tim
 		return Decision{Run: true}
 	}
 	fit := max(1, int(a.MaxWait/p.Turn))
-	if p.Wait <= a.MaxWait && st.inflight < fit {
+	if p.Wait <= a.MaxWait && (st.inflight < fit || claims > 1) {
 		st.inflight++
 		return Decision{Run: true}
 	}

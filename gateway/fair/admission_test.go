@@ -93,3 +93,24 @@ func TestAdmissionWaitBeyondMax(t *testing.T) {
 		t.Fatalf("decision = %+v, want deferred to 3s", d)
 	}
 }
+
+// A delivery claimed before (deferred or retried) comes back at the turn it
+// was given: it runs while the wait is short, even with the project's runs
+// in flight at the cap, and goes to the end of the line when it is not.
+func TestAdmissionReturningDelivery(t *testing.T) {
+	a := &Admission{MaxWait: 2500 * time.Millisecond, MaxDeferrals: 8}
+	p := gitlab.Pressure{Backlogged: true, Waiting: 2, Wait: 2 * time.Second, Turn: time.Second}
+	for range 2 {
+		a.Admit("noisy", p, 1, t0)
+	}
+	if d := a.Admit("noisy", p, 1, t0); d.Run {
+		t.Fatal("a new delivery ran with the project's runs at the cap")
+	}
+	if d := a.Admit("noisy", p, 2, t0); !d.Run {
+		t.Fatalf("a returning delivery was deferred again: %+v", d)
+	}
+	far := gitlab.Pressure{Backlogged: true, Waiting: 5, Wait: 5 * time.Second, Turn: time.Second}
+	if d := a.Admit("noisy", far, 2, t0); d.Run || !d.RetryAt.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("returning delivery with its turn 5s away: %+v, want deferred to 5s", d)
+	}
+}

@@ -37,12 +37,11 @@ func (c *Client) wait(ctx context.Context, project string, note bool) (time.Dura
 	return 0, nil
 }
 
-// Pressure reports how the event's project stands with the rate limits of
-// the event's instance: of the overall and the notes limiter, the one the
-// project is backlogged on with the longer wait. A dry-run client has no
-// limits: the zero Pressure.
-func (cs *Clients) Pressure(env *envelope.Envelope) Pressure {
-	c := cs.For(env)
+// Pressure reports how the event's project stands with the client's rate
+// limits: of the overall and the notes limiter, the one the project is
+// backlogged on with the longer wait. A dry-run client has no limits: the
+// zero Pressure.
+func (c *Client) Pressure(env *envelope.Envelope) Pressure {
 	if c.dryRun || c.api == nil {
 		return Pressure{}
 	}
