@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -89,8 +90,8 @@ func (p *Pipeline) limitCommands(ctx context.Context, b *Bundle, d *queue.Delive
 }
 
 // admit asks Admission whether d runs now. If so it returns the function
-// that ends the run's turn; if not, the report that puts d back until its
-// project's turn, its outcomes as they were.
+// that ends the run; if not, the report that puts d back, its outcomes as
+// they were, until a turn the project's rate limiter promises it.
 func (p *Pipeline) admit(d *queue.Delivery, now time.Time) (func(), queue.Report, bool) {
 	a := p.Fairness.Admission
 	if a == nil {
@@ -99,13 +100,16 @@ func (p *Pipeline) admit(d *queue.Delivery, now time.Time) (func(), queue.Report
 	env := &d.Envelope
 	c := p.GitLab.For(env)
 	key := projectWho(c.Instance(), env).Key
-	dec := a.Admit(key, c.Pressure(env), d.Attempts, now)
-	if dec.Run {
-		return func() { a.Done(key, time.Now()) }, queue.Report{}, true
+	pressure := c.Pressure(env)
+	if a.Admit(key, pressure, d.Attempts) {
+		return func() { a.Done(key) }, queue.Report{}, true
 	}
+	after := c.Defer(env)
+	reason := fmt.Sprintf("deferred: this project's GitLab API calls wait for budget (%d waiting, %d runs under way); its turn is in %s",
+		pressure.Waiting, a.InFlight(key), after.Round(time.Millisecond))
 	p.Metrics.deferred()
-	p.Logger.Debug("delivery deferred", "delivery", d.ID, "project", env.Project.Path, "retry_at", dec.RetryAt, "reason", dec.Reason)
-	return nil, queue.Report{Status: queue.StatusQueued, RetryAt: dec.RetryAt, Error: dec.Reason, Outcomes: d.Outcomes}, false
+	p.Logger.Debug("delivery deferred", "delivery", d.ID, "project", env.Project.Path, "reason", reason)
+	return nil, queue.Report{Status: queue.StatusQueued, RetryAt: now.Add(after), Error: reason, Outcomes: d.Outcomes}, false
 }
 
 // projectWho is the event's project for the fairness counts: its id (its

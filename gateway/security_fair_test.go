@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/queue"
+	"github.com/hookgate/hookgate/gateway/queue/natsq/natstest"
 )
 
 // Issue 18, break 8: one project's flood must not starve the others. With
@@ -157,9 +158,9 @@ func quietReply(t *testing.T, g *testGateway, f *fakeGitLab) time.Duration {
 }
 
 // fairConfig is the default configuration (budgets, workers, timeouts)
-// pointing at f, with extra appended.
-func fairConfig(f *fakeGitLab, extra string) string {
-	return gitlabConfig(f.URL, "", "") + "\n[server]\nshutdown_grace = \"2s\"\n" + extra
+// pointing at f, with queueExtra in [queue] and extra appended.
+func fairConfig(f *fakeGitLab, queueExtra, extra string) string {
+	return gitlabConfig(f.URL, queueExtra, "") + "\n[server]\nshutdown_grace = \"2s\"\n" + extra
 }
 
 // With every default, limits included: the command limits refuse most of
@@ -167,7 +168,7 @@ func fairConfig(f *fakeGitLab, extra string) string {
 // and the quiet project is answered within the bound.
 func TestFairFloodDefaults(t *testing.T) {
 	f := floodGitLab(t)
-	g := startGateway(t, fairConfig(f, ""), exampleFiles(t, "packit"))
+	g := startGateway(t, fairConfig(f, "", ""), exampleFiles(t, "packit"))
 
 	// 200 commands: user 1 sends 20, then users 2 to 19 send 10 each.
 	var flood [][]byte
@@ -249,9 +250,18 @@ func TestFairFloodDefaults(t *testing.T) {
 // project still gets its turn within the bound while the noisy project's
 // deliveries wait for theirs in the queue (deferred, not dead-lettered),
 // and the noisy project keeps getting notes at its share of the budget.
+// The same on both queue backends.
 func TestFairFloodBudget(t *testing.T) {
+	t.Run("local", func(t *testing.T) { fairFloodBudget(t, "") })
+	t.Run("nats", func(t *testing.T) {
+		srv := natstest.Start(t)
+		fairFloodBudget(t, fmt.Sprintf("backend = \"nats\"\nurl = [%q]\nstream = \"FAIR\"\nsubject = \"fair.deliveries\"\n", srv.URL))
+	})
+}
+
+func fairFloodBudget(t *testing.T, queueExtra string) {
 	f := floodGitLab(t)
-	g := startGateway(t, fairConfig(f, "\n[fairness]\ncommands_per_user = -1\ncommands_per_project = -1\n"), exampleFiles(t, "packit"))
+	g := startGateway(t, fairConfig(f, queueExtra, "\n[fairness]\ncommands_per_user = -1\ncommands_per_project = -1\n"), exampleFiles(t, "packit"))
 
 	var flood [][]byte
 	for range 200 {

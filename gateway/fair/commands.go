@@ -4,11 +4,12 @@
 //
 //   - CommandLimits refuse commands beyond a per-user and a per-project
 //     count in a sliding window, before they cost any API call.
-//   - Admission puts a claimed delivery back in the queue, without running
-//     it, while its project's calls already wait for budget, with a retry
-//     time at the project's turn; so a worker never sits in a rate limiter
-//     on behalf of a project that has had its share, and the deliveries of
-//     other projects behind it in the queue are reached.
+//   - Admission says when a claimed delivery goes back to the queue
+//     without running, because its project's calls already wait for
+//     budget; the caller puts it back until a turn the rate limiter
+//     promises the project. So workers do not sit in the rate limiter for
+//     one project's flood, and the other projects' deliveries behind it in
+//     the queue are reached.
 //
 // The GitLab binding's limiters (plugins/gitlab, fair.go) give the tokens
 // themselves to the waiting projects in turn. Everything here is per

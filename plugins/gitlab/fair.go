@@ -19,9 +19,10 @@ import (
 // project's queue.
 //
 // A caller whose turn would come after its context's deadline is not
-// queued: it is told at once how long it would have waited (see acquire),
-// so a plugin run gives back its worker instead of holding it until the
-// deadline. It is safe for concurrent use.
+// queued: it is promised a turn instead (see promise) and told at once how
+// far off it is (see acquire), so a plugin run gives back its worker
+// instead of holding it until the deadline, and comes back at its turn.
+// It is safe for concurrent use.
 type fairLimiter struct {
 	interval time.Duration
 	burst    float64
@@ -34,12 +35,12 @@ type fairLimiter struct {
 	// ring holds the keys that have waiters, in serving order: ring[0]
 	// gets the next token and then goes to the back.
 	ring []string
-	// refused remembers, per key, until when a call that could not wait
-	// long enough would have had its turn: the project is still behind
-	// on its budget until then (see pressure).
-	refused map[string]time.Time
-	timer   *time.Timer
-	due     time.Time // when timer fires; zero when it is not set
+	// promised is, per key, the end of the turns promised to its calls
+	// that did not wait (see promise): the project is behind on its
+	// budget until then.
+	promised map[string]time.Time
+	timer    *time.Timer
+	due      time.Time // when timer fires; zero when it is not set
 }
 
 // waiter is one call waiting for a token. ready is closed once granted.
@@ -52,9 +53,9 @@ type waiter struct {
 // is due finds one.
 const tokenEpsilon = 1e-9
 
-// maxRefused bounds the refused map; expired entries are dropped when it
+// maxPromised bounds the promised map; expired entries are dropped when it
 // is reached.
-const maxRefused = 1024
+const maxPromised = 1024
 
 // newFairLimiter allows perMinute calls a minute, as many as perMinute at
 // once after a quiet minute (GitLab's limits are per minute). perMinute
@@ -70,15 +71,15 @@ func newFairLimiter(perMinute int, now func() time.Time) *fairLimiter {
 		tokens:   float64(perMinute),
 		last:     now(),
 		queues:   map[string][]*waiter{},
-		refused:  map[string]time.Time{},
+		promised: map[string]time.Time{},
 	}
 }
 
 // acquire takes a token for a call of project key, waiting for the key's
-// turn if there is none to spare. It returns an error wrapping
-// errRateLimited, and how long the call would still have had to wait,
-// when the turn would come after ctx's deadline (at once, without
-// waiting) or when ctx ends first.
+// turn if there is none to spare. When the turn would come after ctx's
+// deadline it does not wait: it promises the key a turn and returns an
+// error wrapping errRateLimited with the delay until it. When ctx ends
+// while waiting, it returns such an error with the wait still expected.
 func (l *fairLimiter) acquire(ctx context.Context, key string) (time.Duration, error) {
 	l.mu.Lock()
 	now := l.now()
@@ -88,11 +89,10 @@ func (l *fairLimiter) acquire(ctx context.Context, key string) (time.Duration, e
 		l.mu.Unlock()
 		return 0, nil
 	}
-	eta := l.eta(key)
-	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < eta {
-		l.noteRefusal(key, now.Add(eta))
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < l.eta(key) {
+		after := l.promiseLocked(key, now)
 		l.mu.Unlock()
-		return eta, fmt.Errorf("%w: next slot in %s, after the deadline", errRateLimited, eta.Round(time.Millisecond))
+		return after, fmt.Errorf("%w: next slot in %s, after the deadline", errRateLimited, after.Round(time.Millisecond))
 	}
 	w := &waiter{ready: make(chan struct{})}
 	if len(l.queues[key]) == 0 {
@@ -237,27 +237,59 @@ func (l *fairLimiter) eta(key string) time.Duration {
 	return time.Duration(need * float64(l.interval))
 }
 
-// noteRefusal records that key's call was turned away and would have had
-// its turn at until.
-func (l *fairLimiter) noteRefusal(key string, until time.Time) {
-	if len(l.refused) >= maxRefused {
-		now := l.now()
-		for k, t := range l.refused {
+// promise gives key a turn for a call that will come back for it rather
+// than wait now (a call refused for its deadline, a delivery put back in
+// the queue), and returns how far off it is: the turn a new call would
+// get now, or the one after the turns already promised to key, whichever
+// is later. Each promise moves key's next one a turn further (a turn is
+// one token per project waiting or promised), so calls that come back
+// come one turn apart instead of all at once. Nothing is reserved: a
+// call back at its turn queues like any other.
+func (l *fairLimiter) promise(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.advance(now)
+	return l.promiseLocked(key, now)
+}
+
+func (l *fairLimiter) promiseLocked(key string, now time.Time) time.Duration {
+	if len(l.promised) >= maxPromised {
+		for k, t := range l.promised {
 			if !t.After(now) {
-				delete(l.refused, k)
+				delete(l.promised, k)
 			}
 		}
 	}
-	if until.After(l.refused[key]) {
-		l.refused[key] = until
+	at := now.Add(l.eta(key))
+	if p := l.promised[key]; p.After(at) {
+		at = p
 	}
+	l.promised[key] = at.Add(l.turn(key, now))
+	return at.Sub(now)
+}
+
+// turn is how far apart key's turns come while tokens are short: one
+// token for every project with calls waiting or turns promised, key
+// included.
+func (l *fairLimiter) turn(key string, now time.Time) time.Duration {
+	n := len(l.ring)
+	if len(l.queues[key]) == 0 {
+		n++
+	}
+	for k, t := range l.promised {
+		if k != key && len(l.queues[k]) == 0 && t.After(now) {
+			n++
+		}
+	}
+	return time.Duration(n) * l.interval
 }
 
 // Pressure is how one project stands with an instance's rate limits.
 type Pressure struct {
 	// Backlogged is true when the project's calls wait for their turn, or
-	// one was turned away lately because its turn was too far off: the
-	// budget is short and the project is asking for it.
+	// turns are promised to it (calls and deliveries that will come back
+	// for them): the budget is short and the project is asking for it.
 	Backlogged bool
 	// Waiting is how many of the project's calls wait now.
 	Waiting int
@@ -265,7 +297,8 @@ type Pressure struct {
 	// token is free for it).
 	Wait time.Duration
 	// Turn is how far apart the project's turns come while the budget is
-	// short: one token for each project waiting, this one included.
+	// short: one token for each project waiting or promised turns, this
+	// one included.
 	Turn time.Duration
 }
 
@@ -276,18 +309,14 @@ func (l *fairLimiter) pressure(key string) Pressure {
 	now := l.now()
 	l.advance(now)
 	p := Pressure{Waiting: len(l.queues[key])}
-	if until, ok := l.refused[key]; ok && !until.After(now) {
-		delete(l.refused, key)
+	if until, ok := l.promised[key]; ok && !until.After(now) {
+		delete(l.promised, key)
 	}
-	p.Backlogged = p.Waiting > 0 || l.refused[key].After(now)
+	p.Backlogged = p.Waiting > 0 || l.promised[key].After(now)
 	if len(l.ring) > 0 || l.tokens < 1-tokenEpsilon {
 		p.Wait = l.eta(key)
 	}
-	turns := len(l.ring)
-	if p.Waiting == 0 {
-		turns++
-	}
-	p.Turn = time.Duration(turns) * l.interval
+	p.Turn = l.turn(key, now)
 	return p
 }
 

@@ -239,3 +239,47 @@ func TestFairLimiterTimer(t *testing.T) {
 		t.Fatalf("three waiting calls took %s, want about 300 ms", d)
 	}
 }
+
+// Calls refused for their deadline, and deliveries put back, are promised
+// turns one after another, so they do not all come back at once; the
+// project counts as backlogged until the last one, and the promised turns
+// count in every project's turn length.
+func TestFairLimiterPromises(t *testing.T) {
+	l, clk := drained(t)
+	got, errs := make(chan string, 8), make(chan error, 8)
+	enqueueCaller(t, l, t.Context(), "noisy", "noisy1", got, errs)
+
+	ctx, cancel := context.WithDeadline(t.Context(), clk.now().Add(l.interval/2))
+	defer cancel()
+	var afters []time.Duration
+	for range 3 {
+		after, err := l.acquire(ctx, "noisy")
+		if !errors.Is(err, errRateLimited) {
+			t.Fatalf("err = %v, want a refusal", err)
+		}
+		afters = append(afters, after)
+	}
+	afters = append(afters, l.promise("noisy")) // a delivery put back
+	// The first turn free after noisy1's (2 intervals away), then one every
+	// turn: noisy is the only project, so a turn is one interval.
+	for i, after := range afters {
+		if want := time.Duration(2+i) * l.interval; after != want {
+			t.Fatalf("promise %d is %s away, want %s (all: %v)", i+1, after, want, afters)
+		}
+	}
+	// Another project's call is not held back by the promises (nothing is
+	// reserved), and the promised project counts in its turn length.
+	if p := l.pressure("quiet"); p.Backlogged || p.Wait != 2*l.interval || p.Turn != 2*l.interval {
+		t.Fatalf("quiet pressure = %+v, want 2 intervals to wait, turns 2 intervals apart", p)
+	}
+	clk.add(4 * l.interval)
+	if p := l.pressure("noisy"); !p.Backlogged {
+		t.Fatalf("noisy not backlogged before its last promised turn: %+v", p)
+	}
+	clk.add(2 * l.interval)
+	l.release()
+	<-got
+	if p := l.pressure("noisy"); p.Backlogged {
+		t.Fatalf("noisy still backlogged after its promised turns: %+v", p)
+	}
+}

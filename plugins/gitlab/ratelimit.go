@@ -42,18 +42,42 @@ func (c *Client) wait(ctx context.Context, project string, note bool) (time.Dura
 // backlogged on with the longer wait. A dry-run client has no limits: the
 // zero Pressure.
 func (c *Client) Pressure(env *envelope.Envelope) Pressure {
+	_, p := c.binding(env)
+	return p
+}
+
+// Defer promises the event's project a turn on the limiter it is
+// backlogged on, for a delivery that is put back in the queue rather than
+// run now, and returns how far off the turn is (see fairLimiter.promise):
+// deliveries put back one after another get turns one after another. 0
+// for a dry-run client.
+func (c *Client) Defer(env *envelope.Envelope) time.Duration {
+	l, _ := c.binding(env)
+	if l == nil {
+		return 0
+	}
+	return l.promise(c.Scope(env, "").pidPath)
+}
+
+// binding returns, of the overall and the notes limiter, the one the
+// event's project is backlogged on with the longer wait (else the one
+// with the longer wait), and the project's pressure there (zero when it
+// is backlogged on neither); nil for a dry-run client.
+func (c *Client) binding(env *envelope.Envelope) (*fairLimiter, Pressure) {
 	if c.dryRun || c.api == nil {
-		return Pressure{}
+		return nil, Pressure{}
 	}
 	key := c.Scope(env, "").pidPath
 	all, notes := c.limit.pressure(key), c.notes.pressure(key)
 	switch {
 	case all.Backlogged && (!notes.Backlogged || all.Wait >= notes.Wait):
-		return all
+		return c.limit, all
 	case notes.Backlogged:
-		return notes
+		return c.notes, notes
+	case all.Wait >= notes.Wait:
+		return c.limit, Pressure{}
 	}
-	return Pressure{}
+	return c.notes, Pressure{}
 }
 
 // Waiting counts the calls waiting for a slot, over every instance.
