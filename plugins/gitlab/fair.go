@@ -79,7 +79,7 @@ func newFairLimiter(perMinute int, now func() time.Time) *fairLimiter {
 // turn if there is none to spare. When the turn would come after ctx's
 // deadline it does not wait: it promises the key a turn and returns an
 // error wrapping errRateLimited with the delay until it. When ctx ends
-// while waiting, it returns such an error with the wait still expected.
+// while waiting, it leaves the queue and does the same.
 func (l *fairLimiter) acquire(ctx context.Context, key string) (time.Duration, error) {
 	l.mu.Lock()
 	now := l.now()
@@ -117,7 +117,7 @@ func (l *fairLimiter) acquire(ctx context.Context, key string) (time.Duration, e
 	} else {
 		l.remove(key, w)
 	}
-	return l.eta(key), fmt.Errorf("%w: waiting: %w", errRateLimited, ctx.Err())
+	return l.promiseLocked(key, l.now()), fmt.Errorf("%w: waiting: %w", errRateLimited, ctx.Err())
 }
 
 // refund gives back a token taken for a call that was not made (e.g. its
