@@ -108,6 +108,11 @@ timeout = "20s"
 count = %d
 [log]
 format = "json"
+[fairness]
+# Thousands of commands from one user: this test measures the pipeline,
+# not the command limits.
+commands_per_user = -1
+commands_per_project = -1
 `, addr, chaosWorkers)
 	writeFiles(t, dir, files)
 	c := &chaos{

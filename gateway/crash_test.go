@@ -158,6 +158,11 @@ dir = "plugins"
 timeout = "20s"
 [workers]
 count = 4
+[fairness]
+# Thousands of commands from one user: this test measures the pipeline,
+# not the command limits.
+commands_per_user = -1
+commands_per_project = -1
 `, addr),
 		"rules/r.toml": `
 [[rule]]

@@ -74,6 +74,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error)
 	}
 	gl.OnCall(metrics.gitlabCall)
 	metrics.WatchQueue(store)
+	metrics.WatchGitLab(gl)
 	g := &Gateway{cfg: cfg, log: log, store: store, gitlab: gl, metrics: metrics, enrolled: enrolled}
 	g.modules = o.modules
 	b, err := LoadBundle(cfg, store, log, g.modules...)
@@ -197,6 +198,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 			},
 			Logger:  g.log,
 			Metrics: g.metrics,
+
+			Fairness: NewFairness(g.cfg.Fairness, time.Duration(g.cfg.Plugins.Timeout)),
 		},
 		Count:  g.cfg.Workers.Count,
 		Grace:  time.Duration(g.cfg.Server.ShutdownGrace),

@@ -62,6 +62,7 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadAt      prometheus.Gauge
+	fair          fairMetrics
 
 	token *bearer // GET /metrics needs it when not nil (requireToken)
 }
@@ -125,6 +126,7 @@ func NewMetrics() *Metrics {
 	}
 	m.reloadOK.Set(1)
 	m.reloadAt.SetToCurrentTime()
+	m.fair = newFairMetrics(m.reg)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

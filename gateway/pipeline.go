@@ -72,13 +72,18 @@ type Pipeline struct {
 	// Metrics counts matches, plugin runs, retries and dead letters; nil
 	// means none.
 	Metrics *Metrics
+	// Fairness refuses command floods and defers the deliveries of
+	// projects waiting for GitLab budget (fairness.go); zero: neither.
+	Fairness Fairness
 }
 
 var _ Processor = (*Pipeline)(nil)
 
 // Process evaluates every rule against the delivery's envelope and runs the
 // matching plugins. Rules that already succeeded for this delivery (on an
-// earlier attempt) are not run again.
+// earlier attempt) are not run again. First, a command beyond the command
+// limits is refused (its rules skipped), and a delivery whose project's
+// calls wait for GitLab budget is put back until its turn (fairness.go).
 func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report {
 	now := time.Now
 	if p.Now != nil {
@@ -87,6 +92,14 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 	b := p.Bundle()
 	env := &d.Envelope
 	log := p.Logger
+	if r, refused := p.limitCommands(ctx, b, d, now()); refused {
+		return r
+	}
+	done, deferral, ok := p.admit(d, now())
+	if !ok {
+		return deferral
+	}
+	defer done()
 
 	// The project the delivery acts on is GitLab's id for its
 	// authenticated path, checked before anything runs.

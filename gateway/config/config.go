@@ -23,6 +23,8 @@ type Config struct {
 	Admin   Admin           `toml:"admin"`
 	Enroll  Enroll          `toml:"enroll"`
 
+	Fairness Fairness `toml:"fairness"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded defaults). Relative paths in the file are resolved against
 	// its folder.

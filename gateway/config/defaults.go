@@ -89,6 +89,7 @@ func applyDefaults(c *Config) {
 	def(&c.Workers.Count, DefaultWorkers)
 	def(&c.Log.Level, DefaultLogLevel)
 	def(&c.Log.Format, DefaultLogFormat)
+	applyFairnessDefaults(&c.Fairness)
 }
 
 func def[T comparable](field *T, value T) {

@@ -342,6 +342,8 @@ func TestLoadDefaults(t *testing.T) {
 		Plugins: Plugins{Timeout: Duration(5 * time.Second), KVMaxKeys: 100000, KVMaxBytes: 64 << 20},
 		Workers: Workers{Count: 64},
 		Log:     Log{Level: "info", Format: "auto"},
+
+		Fairness: Fairness{CommandsPerUser: 10, CommandsPerProject: 30, CommandWindow: Duration(time.Minute)},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load(\"\") =\n%+v\nwant\n%+v", cfg, want)

@@ -59,6 +59,11 @@ count = %d
 [log]
 level = "warn"
 format = "text"
+[fairness]
+# Thousands of commands from one user: this test measures the pipeline,
+# not the command limits.
+commands_per_user = -1
+commands_per_project = -1
 `, addr, natsURL, scaleStream, scaleSubject, replicaWorkers)
 }
 

@@ -32,8 +32,8 @@ type Client struct {
 	timeout     time.Duration
 	api         *gl.Client // nil in dry run without an instance
 	transport   *captureTransport
-	limit       *rate.Limiter // all calls
-	notes       *rate.Limiter // note and commit-comment creation
+	limit       *fairLimiter // all calls
+	notes       *fairLimiter // note and commit-comment creation
 	logger      *slog.Logger
 	observe     func(instance string, call queue.Call)
 	now         func() time.Time
@@ -84,8 +84,8 @@ func newClient(inst Instance, logger *slog.Logger) (*Client, error) {
 	if notesPerMin <= 0 {
 		notesPerMin = DefaultNotesPerMinute
 	}
-	c.limit = rate.NewLimiter(rate.Limit(float64(perMin)/60), perMin)
-	c.notes = rate.NewLimiter(rate.Limit(float64(notesPerMin)/60), notesPerMin)
+	c.limit = newFairLimiter(perMin, nil)
+	c.notes = newFairLimiter(notesPerMin, nil)
 
 	hc := gitlabhttp.Client(inst.HTTPClient) // a copy that follows no redirect
 	if hc.Timeout == 0 {
@@ -204,7 +204,7 @@ func (s *Scope) call(ctx context.Context, r request, send sendFunc) (result, err
 		return result{dry: true}, nil
 	}
 
-	if after, err := c.wait(ctx, r.note); err != nil {
+	if after, err := c.wait(ctx, s.pidPath, r.note); err != nil {
 		// Not sent: worth another run once a slot is free.
 		err = plugins.Retry(fmt.Sprintf("gitlab: %s %s: %v", r.method, r.path, err), after)
 		rec.Error = err.Error()
