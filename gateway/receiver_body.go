@@ -67,8 +67,11 @@ func (r *receiver) body(c *fiber.Ctx) ([]byte, func(), *readError) {
 		return nil, nil, &readError{fiber.StatusBadRequest, "both Transfer-Encoding and Content-Length are set", AnswerBadRequest}
 	}
 	reserve := n
-	if n < 0 {
+	switch n {
+	case -1:
 		reserve = limit // chunked: the length is known only at the end
+	case -2:
+		reserve = 0 // no body
 	}
 	if !r.budget.take(reserve) {
 		return nil, nil, &readError{fiber.StatusServiceUnavailable, "too many request bytes in flight; retry later", AnswerUnavailable}

@@ -2,6 +2,7 @@ package gitlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -25,6 +26,12 @@ import (
 // path to another project changes the answer.
 const projectIDTTL = time.Hour
 
+// unknownProjectTTL is how long a path GitLab does not know (404: no such
+// project, or the bot cannot see it) is answered from the cache, so a
+// secret holder naming made-up paths costs the bot's budget one call per
+// path at most every unknownProjectTTL.
+const unknownProjectTTL = 10 * time.Minute
+
 // maxProjectIDs bounds the cache per instance; past it, expired entries
 // are dropped, then the cache starts over.
 const maxProjectIDs = 100_000
@@ -40,7 +47,8 @@ type IdentityError struct {
 func (e *IdentityError) Error() string { return "identity: " + e.Msg }
 
 type projectIDEntry struct {
-	id      int64
+	id      int64 // 0: GitLab answered 404 (unknownProjectTTL)
+	err     error // the 404, for an id of 0
 	expires time.Time
 }
 
@@ -67,7 +75,7 @@ func (p *projectIDs) once(ctx context.Context, path string, now func() time.Time
 	p.mu.Lock()
 	if e, ok := p.m[path]; ok && !now().After(e.expires) {
 		p.mu.Unlock()
-		return e.id, nil
+		return e.id, e.err
 	}
 	if l, ok := p.lookups[path]; ok {
 		p.mu.Unlock()
@@ -86,8 +94,12 @@ func (p *projectIDs) once(ctx context.Context, path string, now func() time.Time
 	p.mu.Unlock()
 
 	l.id, l.err = ask()
-	if l.err == nil {
-		p.put(path, l.id, now())
+	var ae *APIError
+	switch {
+	case l.err == nil:
+		p.put(path, l.id, nil, now())
+	case errors.As(l.err, &ae) && ae.Status == http.StatusNotFound:
+		p.put(path, 0, l.err, now())
 	}
 	p.mu.Lock()
 	delete(p.lookups, path)
@@ -100,13 +112,15 @@ func (p *projectIDs) get(path string, now time.Time) (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.m[path]
-	if !ok || now.After(e.expires) {
+	if !ok || now.After(e.expires) || e.id == 0 {
 		return 0, false
 	}
 	return e.id, true
 }
 
-func (p *projectIDs) put(path string, id int64, now time.Time) {
+// put caches GitLab's answer for path: an id for projectIDTTL, or (id 0)
+// its 404 for unknownProjectTTL.
+func (p *projectIDs) put(path string, id int64, err error, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -122,7 +136,11 @@ func (p *projectIDs) put(path string, id int64, now time.Time) {
 			clear(p.m)
 		}
 	}
-	p.m[path] = projectIDEntry{id: id, expires: now.Add(projectIDTTL)}
+	ttl := projectIDTTL
+	if id == 0 {
+		ttl = unknownProjectTTL
+	}
+	p.m[path] = projectIDEntry{id: id, err: err, expires: now.Add(ttl)}
 }
 
 // KnownProjectID returns GitLab's id for a project path on an instance
