@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -54,35 +53,22 @@ func checkEnvelope(t *testing.T, got *Envelope, want Envelope, event string, bod
 }
 
 func TestNormalizeSharedFixtures(t *testing.T) {
-	fixtures := loadSharedFixtures(t)
-	if len(fixtures) != len(sharedWant) {
-		t.Errorf("events.tsv lists %d fixtures, the test expects %d: add the new ones to sharedWant", len(fixtures), len(sharedWant))
-	}
-	for _, fx := range fixtures {
-		name := filepath.Base(fx.file)
-		t.Run(name, func(t *testing.T) {
-			want, ok := sharedWant[name]
-			if !ok {
-				t.Fatalf("no expectation for %s", name)
-			}
-			body, err := os.ReadFile(fx.file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Normalize(fx.event, body, "")
-			if err != nil {
-				t.Fatalf("Normalize: %v", err)
-			}
-			checkEnvelope(t, got, want, fx.event, body)
-		})
-	}
+	checkFixtures(t, loadSharedFixtures(t), sharedWant)
 }
 
 func TestNormalizeClientGoTestdata(t *testing.T) {
-	fixtures := loadFixtures(t, "client-go/")
+	checkFixtures(t, loadFixtures(t, "client-go/"), clientGoWant)
+}
+
+// checkFixtures normalizes each fixture and compares it with want, keyed
+// by fixture.key; every fixture needs an expectation and the reverse.
+func checkFixtures(t *testing.T, fixtures []fixture, want map[string]Envelope) {
+	if len(fixtures) != len(want) {
+		t.Errorf("events.tsv lists %d of these fixtures, the test expects %d: add the new ones to the expectations", len(fixtures), len(want))
+	}
 	for _, fx := range fixtures {
 		t.Run(fx.key, func(t *testing.T) {
-			want, ok := clientGoWant[fx.key]
+			w, ok := want[fx.key]
 			if !ok {
 				t.Fatalf("no expectation for %s", fx.key)
 			}
@@ -94,11 +80,8 @@ func TestNormalizeClientGoTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Normalize: %v", err)
 			}
-			checkEnvelope(t, got, want, fx.event, body)
+			checkEnvelope(t, got, w, fx.event, body)
 		})
-	}
-	if len(fixtures) != len(clientGoWant) {
-		t.Errorf("events.tsv lists %d client-go files, expected %d", len(fixtures), len(clientGoWant))
 	}
 }
 
