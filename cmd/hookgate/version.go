@@ -32,11 +32,16 @@ func version(w io.Writer) int {
 	if !ok {
 		return 0
 	}
+	vcs := false
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision", "vcs.time", "vcs.modified", "CGO_ENABLED":
 			fmt.Fprintf(w, "%s: %s\n", s.Key, s.Value)
+			vcs = vcs || s.Key == "vcs.revision"
 		}
+	}
+	if !vcs && bi.Main.Version == "(devel)" {
+		fmt.Fprintln(w, "vcs: not recorded (built outside a git checkout, or with -buildvcs=false)")
 	}
 	return 0
 }
