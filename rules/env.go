@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/internal/projectglob"
 	"github.com/hookgate/hookgate/rules/command"
 )
 
@@ -141,7 +142,10 @@ func exprOptions() []expr.Option {
 func globFunc(params ...any) (any, error) {
 	pattern, _ := params[0].(string)
 	s, _ := params[1].(string)
-	return matchGlob(pattern, s)
+	if err := projectglob.ValidString(pattern); err != nil {
+		return false, err
+	}
+	return projectglob.MatchString(pattern, s), nil
 }
 
 // condition is a compiled `when`.
@@ -169,7 +173,7 @@ func compileCondition(src string) (*condition, error) {
 		case *ast.CallNode:
 			if id, ok := n.Callee.(*ast.IdentifierNode); ok && id.Value == "glob" && len(n.Arguments) == 2 {
 				if s, ok := n.Arguments[0].(*ast.StringNode); ok && bad == nil {
-					if err := validGlob(s.Value); err != nil {
+					if err := projectglob.ValidString(s.Value); err != nil {
 						bad = (&file.Error{Location: s.Location(), Message: err.Error()}).Bind(program.Source())
 					}
 				}

@@ -12,7 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hookgate/hookgate/diag"
-	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/internal/projectglob"
 )
 
 // Options control Load.
@@ -305,12 +305,12 @@ func (f *fileLoader) rule(m map[string]any, blk ruleBlock) *loadedRule {
 		case "projects":
 			globs, _ := f.stringList(k, v, p)
 			for i, g := range globs {
-				if err := validGlob(g); err != nil {
+				if err := projectglob.Valid(g); err != nil {
 					f.errAt(p, "projects: %v", err)
 				}
 				// Project paths compare as envelope.NormalizeProjectPath
 				// spells them: lower case, no outer "/".
-				globs[i] = envelope.NormalizeProjectPath(g)
+				globs[i] = projectglob.Normalize(g)
 			}
 			r.Projects = globs
 		case "require_access":

@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/internal/projectglob"
 )
 
 // Set is a loaded, compiled and immutable set of rules, indexed by kind. It
@@ -244,9 +245,8 @@ func (r *Rule) appliesTo(p string) bool {
 	if len(r.Projects) == 0 {
 		return true
 	}
-	p = envelope.NormalizeProjectPath(p)
 	for _, g := range r.Projects {
-		if ok, _ := matchGlob(g, p); ok {
+		if projectglob.Match(g, p) {
 			return true
 		}
 	}

@@ -5,8 +5,9 @@
 //
 // Which secrets apply to a project: those whose project is the exact
 // path_with_namespace; if there are none, those whose glob matches
-// ("group/*" matches one level below group, "group/**" any depth below
-// it); if none, the "*" secrets. Only the most specific tier that has a
+// (internal/projectglob, the dialect of [[rule]] projects too: "group/*"
+// matches one level below group, "group/**" any depth below it); if none,
+// the "*" secrets. Only the most specific tier that has a
 // match applies: a project with its own secret is not also open to the
 // group's or the catch-all's. Paths are compared case-insensitively, as
 // GitLab's are. Several secrets may apply at once (rotation): any one of
@@ -35,12 +36,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/config"
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/internal/projectglob"
 )
 
 // Verification failures. Verify wraps them with detail; test with errors.Is.
@@ -90,11 +90,9 @@ type entry struct {
 	instance string            // normalized; "" applies to every instance
 }
 
-// glob is a [[secret]] whose project is a pattern.
+// glob is a [[secret]] whose project is a pattern (internal/projectglob).
 type glob struct {
-	pattern string // lower case; without the "/**" suffix when deep
-	depth   int    // segments in pattern
-	deep    bool   // "/**": matches any project below pattern
+	pattern string // normalized
 	e       entry
 }
 
@@ -158,15 +156,10 @@ func (v *Verifier) add(project string, e entry) {
 	switch {
 	case p == "*":
 		v.star = append(v.star, e)
-	case !strings.ContainsAny(p, `*?[\`):
+	case !projectglob.IsGlob(p):
 		v.exact[p] = append(v.exact[p], e)
 	default:
-		g := glob{pattern: p, e: e}
-		if base, ok := strings.CutSuffix(p, "/**"); ok {
-			g.pattern, g.deep = base, true
-		}
-		g.depth = strings.Count(g.pattern, "/") + 1
-		v.globs = append(v.globs, g)
+		v.globs = append(v.globs, glob{pattern: projectglob.Normalize(p), e: e})
 	}
 }
 
@@ -218,7 +211,7 @@ func (v *Verifier) Verify(instance, projectPath string, h Headers, rawBody []byt
 	var best error
 	for i := range v.globs {
 		g := &v.globs[i]
-		if !g.match(p) || !r.applies(&g.e) {
+		if !projectglob.Match(g.pattern, p) || !r.applies(&g.e) {
 			continue
 		}
 		matched = true
@@ -235,25 +228,6 @@ func (v *Verifier) Verify(instance, projectPath string, h Headers, rawBody []byt
 		return r.any(v.star)
 	}
 	return Result{}, ErrNoSecret
-}
-
-// match reports whether the lower-case project path p is covered by g.
-func (g *glob) match(p string) bool {
-	if !g.deep {
-		ok, _ := path.Match(g.pattern, p)
-		return ok
-	}
-	// The first depth segments must match the pattern, and more must follow.
-	cut := 0
-	for n := 0; n < g.depth; n++ {
-		i := strings.IndexByte(p[cut:], '/')
-		if i < 0 {
-			return false
-		}
-		cut += i + 1
-	}
-	ok, _ := path.Match(g.pattern, p[:cut-1])
-	return ok && cut < len(p)
 }
 
 // applies reports whether e may authenticate this delivery's instance.

@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/internal/projectglob"
 )
 
 // SigningKeyPrefix starts every GitLab (Standard Webhooks) signing key.
@@ -39,11 +39,9 @@ func DecodeSigningKey(key string) ([]byte, error) {
 	return raw, nil
 }
 
-// CheckProjectPattern validates a [[secret]] project: "*" (every project),
-// an exact path_with_namespace, a path.Match glob whose "*" stays within
-// one path segment ("group/*"), or a prefix ending in "/**" that matches
-// every project below it at any depth ("group/**"). "**" anywhere else is
-// refused, since path.Match would read it as a single "*".
+// CheckProjectPattern validates a [[secret]] project: "*" (every project
+// of the instance), an exact path_with_namespace, or a glob in the dialect
+// of internal/projectglob ("group/*", "group/**", "{a,b}/*").
 func CheckProjectPattern(p string) error {
 	if p == "" {
 		return errors.New("project is empty")
@@ -51,17 +49,7 @@ func CheckProjectPattern(p string) error {
 	if p == "*" {
 		return nil
 	}
-	glob := strings.TrimSuffix(p, "/**")
-	if glob == "" {
-		return errors.New(`"/**" needs a group before it`)
-	}
-	if strings.Contains(glob, "**") {
-		return errors.New(`"**" is allowed only as the last segment ("group/**")`)
-	}
-	if _, err := path.Match(glob, ""); err != nil {
-		return fmt.Errorf("invalid glob %q", p)
-	}
-	return nil
+	return projectglob.Valid(p)
 }
 
 func p(segs ...string) []string { return segs }
