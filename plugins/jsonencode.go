@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/hookgate/hookgate/internal/jsonstr"
 )
 
 // encodeJSON writes v as JSON within budget b (its bytes are those of the
@@ -92,7 +93,7 @@ func (e *jsonWriter) strSize(s string) int { return len(s) + 2 }
 func (e *jsonWriter) str(s string) int {
 	n := len(e.buf)
 	e.sep()
-	e.buf = appendJSONString(e.buf, s)
+	e.buf = jsonstr.Append(e.buf, s, false)
 	return len(e.buf) - n
 }
 
@@ -112,7 +113,7 @@ func (e *jsonWriter) keySize(name string) int { return len(name) + 3 }
 func (e *jsonWriter) key(name string) int {
 	n := len(e.buf)
 	e.sep()
-	e.buf = append(appendJSONString(e.buf, name), ':')
+	e.buf = append(jsonstr.Append(e.buf, name, false), ':')
 	e.member = true
 	return len(e.buf) - n
 }
@@ -131,56 +132,4 @@ func appendNumber(b []byte, f float64) []byte {
 		return strconv.AppendInt(b, int64(f), 10)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s for JSON. Lua strings are bytes: invalid UTF-8
-// becomes U+FFFD so the output is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

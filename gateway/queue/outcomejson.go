@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/hookgate/hookgate/internal/jsonstr"
 )
 
 // AppendOutcomesJSON appends the JSON encoding of outcomes to b: the same
@@ -33,13 +34,13 @@ func AppendOutcomesJSON(b []byte, outcomes []Outcome) ([]byte, error) {
 func appendOutcome(b []byte, o *Outcome) ([]byte, error) {
 	var err error
 	b = append(b, `{"rule":`...)
-	b = appendJSONString(b, o.Rule)
+	b = jsonstr.Append(b, o.Rule, true)
 	if o.Plugin != "" {
 		b = append(b, `,"plugin":`...)
-		b = appendJSONString(b, o.Plugin)
+		b = jsonstr.Append(b, o.Plugin, true)
 	}
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, o.Status)
+	b = jsonstr.Append(b, o.Status, true)
 	if len(o.Result) > 0 {
 		b = append(b, `,"result":`...)
 		if b, err = appendRaw(b, o.Result); err != nil {
@@ -48,7 +49,7 @@ func appendOutcome(b []byte, o *Outcome) ([]byte, error) {
 	}
 	if o.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, o.Error)
+		b = jsonstr.Append(b, o.Error, true)
 	}
 	if len(o.Logs) > 0 {
 		b = append(b, `,"logs":[`...)
@@ -88,9 +89,9 @@ func appendOutcome(b []byte, o *Outcome) ([]byte, error) {
 
 func appendLogLine(b []byte, l *LogLine) ([]byte, error) {
 	b = append(b, `{"level":`...)
-	b = appendJSONString(b, l.Level)
+	b = jsonstr.Append(b, l.Level, true)
 	b = append(b, `,"msg":`...)
-	b = appendJSONString(b, l.Message)
+	b = jsonstr.Append(b, l.Message, true)
 	if len(l.Fields) > 0 {
 		f, err := json.Marshal(l.Fields)
 		if err != nil {
@@ -104,9 +105,9 @@ func appendLogLine(b []byte, l *LogLine) ([]byte, error) {
 
 func appendCall(b []byte, c *Call) ([]byte, error) {
 	b = append(b, `{"method":`...)
-	b = appendJSONString(b, c.Method)
+	b = jsonstr.Append(b, c.Method, true)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, c.Path)
+	b = jsonstr.Append(b, c.Path, true)
 	if len(c.Body) > 0 {
 		b = append(b, `,"body":`...)
 		var err error
@@ -124,7 +125,7 @@ func appendCall(b []byte, c *Call) ([]byte, error) {
 	}
 	if c.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, c.Error)
+		b = jsonstr.Append(b, c.Error, true)
 	}
 	if c.DryRun {
 		b = append(b, `,"dry_run":true`...)
@@ -159,60 +160,4 @@ func needsHTMLEscape(b []byte) bool {
 		}
 	}
 	return false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted as encoding/json quotes strings (with
-// its default HTML escaping): invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
