@@ -10,7 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
-	"github.com/hookgate/hookgate/rules/command"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 )
 
 // noteEnvelope is the envelope of testdata/note_merge_request.json (GitLab's

@@ -12,8 +12,8 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 	"github.com/hookgate/hookgate/internal/projectglob"
-	"github.com/hookgate/hookgate/rules/command"
 )
 
 // Limits on what one condition may cost; the others, and how they are

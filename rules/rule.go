@@ -3,7 +3,8 @@
 // an envelope against the loaded set to decide which plugins run with
 // which params. It also offers the pieces for hot reload (Holder, Watch).
 //
-// Comment-command parsing lives in the subpackage rules/command.
+// Comment commands are parsed with the envelope (gateway/envelope/command):
+// rules read them as the commands and command fields.
 //
 // The rule format, the fields a condition can read and the helpers are
 // documented for admins in docs/rules.md.

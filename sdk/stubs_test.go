@@ -17,8 +17,8 @@ import (
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/gateway/config"
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 	"github.com/hookgate/hookgate/plugins"
-	"github.com/hookgate/hookgate/rules/command"
 	"github.com/hookgate/hookgate/sdk/plugintest"
 )
 

@@ -68,7 +68,7 @@ package envelope
 import (
 	"encoding/json"
 
-	"github.com/hookgate/hookgate/rules/command"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 )
 
 // Envelope is a normalized GitLab event. It is the only definition of the

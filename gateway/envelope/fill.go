@@ -3,7 +3,7 @@ package envelope
 import (
 	"strings"
 
-	"github.com/hookgate/hookgate/rules/command"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 )
 
 // fill lifts the envelope's fields out of the parsed payload root. It only

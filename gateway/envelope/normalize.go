@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hookgate/hookgate/rules/command"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 )
 
 // SyntaxError is returned by Normalize when the body is not a JSON object:

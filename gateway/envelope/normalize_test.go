@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 	"github.com/hookgate/hookgate/internal/fixtures"
-	"github.com/hookgate/hookgate/rules/command"
 )
 
 // withEmptyLists returns want with its nil lists made empty, as Normalize

@@ -15,7 +15,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/hookgate/hookgate/rules/command"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 )
 
 var oldParsers fastjson.ParserPool

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 	"github.com/hookgate/hookgate/gateway/queue"
-	"github.com/hookgate/hookgate/rules/command"
 )
 
 // The binary forms of records and envelope fields: every field in

@@ -9,8 +9,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hookgate/hookgate/gateway/envelope"
+	"github.com/hookgate/hookgate/gateway/envelope/command"
 	"github.com/hookgate/hookgate/gateway/queue"
-	"github.com/hookgate/hookgate/rules/command"
 )
 
 func TestEnvelopeCodec(t *testing.T) {
