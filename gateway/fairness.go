@@ -55,11 +55,15 @@ func (p *Pipeline) limitCommands(ctx context.Context, b *Bundle, d *queue.Delive
 		return queue.Report{}, false
 	}
 	instance := p.GitLab.For(env).Instance()
-	user := fair.Who{Key: instance + " user " + strconv.FormatInt(env.User.ID, 10), Name: env.User.Username}
+	// A user is counted within the project: the user in a body is what
+	// that project's secret holder says, so a count across projects would
+	// let one project's secret spend another project's users' budget.
+	project := projectWho(instance, env)
+	user := fair.Who{Key: project.Key + " user " + strconv.FormatInt(env.User.ID, 10), Name: env.User.Username}
 	if env.User.ID == 0 {
-		user.Key = instance + " username " + strings.ToLower(env.User.Username)
+		user.Key = project.Key + " username " + strings.ToLower(env.User.Username)
 	}
-	refusal, ok := p.Fairness.Commands.Allow(user, projectWho(instance, env), now)
+	refusal, ok := p.Fairness.Commands.Allow(user, project, now)
 	if ok {
 		return queue.Report{}, false
 	}
@@ -112,8 +116,9 @@ func (p *Pipeline) admit(d *queue.Delivery, now time.Time) (func(), queue.Report
 	return nil, queue.Report{Status: queue.StatusQueued, RetryAt: now.Add(after), Error: reason, Outcomes: d.Outcomes}, false
 }
 
-// projectWho is the event's project for the fairness counts: its id (its
-// path when it has none) on its instance.
+// projectWho is the event's project for the fairness counts, once bound
+// (gitlab.Clients.Bind): GitLab's id for its path (its path when there is
+// none, as in dry run without an id) on its instance.
 func projectWho(instance string, env *envelope.Envelope) fair.Who {
 	name := env.Project.Path
 	if env.Project.ID > 0 {

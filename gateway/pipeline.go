@@ -92,6 +92,14 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 	b := p.Bundle()
 	env := &d.Envelope
 	log := p.Logger
+	// The project the delivery acts on is GitLab's id for its
+	// authenticated path, checked before anything runs, the fairness
+	// counts included: they must key on the bound project, never on an id
+	// the body chose (a secret holder could spend another project's
+	// command budget or turns).
+	if r, refused := p.bind(ctx, d, now); refused {
+		return r
+	}
 	if r, refused := p.limitCommands(ctx, b, d, now()); refused {
 		return r
 	}
@@ -100,12 +108,6 @@ func (p *Pipeline) Process(ctx context.Context, d *queue.Delivery) queue.Report 
 		return deferral
 	}
 	defer done()
-
-	// The project the delivery acts on is GitLab's id for its
-	// authenticated path, checked before anything runs.
-	if r, refused := p.bind(ctx, d, now); refused {
-		return r
-	}
 
 	prev := make(map[string]queue.Outcome, len(d.Outcomes))
 	for _, o := range d.Outcomes {
