@@ -93,6 +93,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error)
 		Instances:        urls,
 		Projects:         gl,
 		MaxInflightBytes: int64(cfg.Server.MaxInflightBytes),
+		MaxConnections:   cfg.Server.MaxConnections,
+		MaxConnsPerIP:    cfg.Server.MaxConnsPerIP,
 		Wants:            func(kind string) bool { return g.bundle.Load().Rules.Wants(kind) },
 		MaxBodyBytes:     int(cfg.Server.MaxBodyBytes),
 		ReadTimeout:      time.Duration(cfg.Server.ReadTimeout),

@@ -54,6 +54,12 @@ type ReceiverOptions struct {
 	Projects ProjectIDs
 
 	MaxBodyBytes int
+	// MaxConnections bounds the connections served at once (each costs
+	// about 30 KiB of buffers): past it new ones are answered 503 and
+	// closed. Default 4096. MaxConnsPerIP bounds them per client address
+	// (0: no bound; behind a proxy every connection has its address).
+	MaxConnections int
+	MaxConnsPerIP  int
 	// MaxInflightBytes bounds the request bytes held at once, before
 	// authentication; past it a delivery is answered 503 with
 	// Retry-After. Default 4 × MaxBodyBytes.
@@ -88,6 +94,9 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 	if o.EnqueueTimeout <= 0 {
 		o.EnqueueTimeout = 8 * time.Second
 	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 4096
+	}
 	if o.MaxInflightBytes <= 0 {
 		o.MaxInflightBytes = 4 * int64(o.MaxBodyBytes)
 	}
@@ -120,7 +129,9 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		// Deliveries are small and must not be decompressed; keep fasthttp's
 		// header size default, which answers 431 past 4 KiB... per header buffer.
 		ReadBufferSize: 16 * 1024,
+		Concurrency:    o.MaxConnections,
 	})
+	app.Server().MaxConnsPerIP = o.MaxConnsPerIP
 	// fasthttp's errors before routing (malformed request line or header)
 	// quote the request bytes, secrets included: answer them without
 	// their text. fiber maps the rest (413, 431, 408) as before.
@@ -136,8 +147,9 @@ func NewReceiver(o ReceiverOptions) *fiber.App {
 		}
 		fiberServerErrors(fc, err)
 	}
+	app.Use(refuseAmbiguousFraming(o.Metrics))
 	r := &receiver{ReceiverOptions: o, deadline: sharedDeadline{timeout: o.EnqueueTimeout},
-		instances: newInstances(o.Instances), budget: &inflight{max: o.MaxInflightBytes}}
+		instances: newInstances(o.Instances), budget: &inflight{max: o.MaxInflightBytes, small: o.MaxInflightBytes / 4}}
 	// A client that asks before sending its body (Expect: 100-continue, as
 	// curl does for large bodies) is answered from the headers when the
 	// body could not be taken; others are answered once the first 8 KiB
@@ -233,7 +245,7 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 	}
 	res, err := r.Verifier.Verify(inst, path, h, raw, r.Now())
 	if err != nil {
-		r.Logger.Warn("delivery refused", "event", event, "instance", inst, "project", path, "ip", c.IP(), "err", err)
+		r.Logger.Warn("delivery refused", "event", short(event), "instance", inst, "project", short(path), "ip", c.IP(), "err", err)
 		r.Metrics.delivery("", AnswerUnauthorized)
 		return reply(c, fiber.StatusUnauthorized, fiber.Map{"error": err.Error()})
 	}
@@ -298,7 +310,7 @@ func (r *receiver) hook(c *fiber.Ctx) error {
 // refuse answers 401 to a delivery whose identity does not hold, with the
 // reason in the log and the metrics.
 func (r *receiver) refuse(c *fiber.Ctx, event, project, reason string, err error) error {
-	r.Logger.Warn("delivery refused: identity", "reason", reason, "event", event, "project", project, "ip", c.IP(), "err", err)
+	r.Logger.Warn("delivery refused: identity", "reason", reason, "event", short(event), "project", short(project), "ip", c.IP(), "err", err)
 	r.Metrics.delivery("", AnswerUnauthorized)
 	r.Metrics.identityRefused(reason)
 	c.Context().SetConnectionClose() // the body may not have been read
@@ -351,6 +363,15 @@ func isMalformed(err error) bool {
 		return false
 	}
 	return true
+}
+
+// short cuts a value from an unauthenticated request to 256 bytes for a
+// log line: a log must not grow by what a client chose to send.
+func short(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "..."
+	}
+	return s
 }
 
 func quote(s string) string {

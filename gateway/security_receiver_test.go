@@ -95,17 +95,73 @@ func TestUnauthenticatedBodyCostsOnlyItsBytes(t *testing.T) {
 			}
 		})
 	}
+	// A project path of megabytes is refused before it is copied, verified
+	// or logged.
+	t.Run("huge path, wrong token", func(t *testing.T) {
+		body := []byte(`{"project":{"path_with_namespace":"` + strings.Repeat("a", 20<<20) + `"}}`)
+		var r hookResp
+		alloc := allocatedBy(func() {
+			r = g.postRaw(t, body, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "nope"})
+		})
+		if r.Status != 400 || !strings.Contains(fmt.Sprint(r.Body["error"]), "longer than 4096 bytes") {
+			t.Fatalf("status %d %v, want 400 for the path's length", r.Status, r.Body)
+		}
+		if alloc > 64<<20 {
+			t.Fatalf("a 20 MiB path cost %d MiB of allocations", alloc>>20)
+		}
+	})
 	g.mustServe(t)
 }
 
-// The bytes held at once are bounded: with a budget of two and a half
-// bodies, a third declared body is answered 503 while two are in flight (a
-// small one still fits), and taken once they are done.
+// stall opens a connection that sends the headers of a delivery declaring
+// declared bytes, then sent bytes of its body, then nothing: it holds
+// whatever the receiver reserved for it until it is closed.
+func stall(t *testing.T, g *testGateway, declared, sent int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Event: Note Hook\r\nX-Gitlab-Token: tok-a\r\nContent-Length: %d\r\n\r\n", declared)
+	c.Write(bytes.Repeat([]byte(" "), sent))
+	return c
+}
+
+// inflightBytes is the receiver's hookgate_inflight_body_bytes.
+func inflightBytes(t *testing.T, g *testGateway) float64 {
+	return scrapeMetrics(t, g.URL).get("hookgate_inflight_body_bytes")
+}
+
+// The attacker review's slow bodies: clients that declare the largest body
+// and send a few KiB used to reserve what they declared, so four of them
+// made every delivery a 503 for as long as they kept reconnecting. Now a
+// body holds only the buffer its bytes fill.
+func TestSlowBodiesHoldOnlyWhatTheySent(t *testing.T) {
+	g := startGateway(t, budgetConfig, nil)
+	for range 8 {
+		stall(t, g, 25<<20, 9000)
+	}
+	note := fixture(t, "note_merge_request.json")
+	for i := range 20 {
+		if r := g.post(t, note, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a", "Idempotency-Key": fmt.Sprint("k", i)}); r.Status != 202 {
+			t.Fatalf("delivery %d beside 8 stalled 25 MiB bodies: %d %v", i, r.Status, r.Body)
+		}
+	}
+	if held := inflightBytes(t, g); held > 8*64<<10 {
+		t.Fatalf("8 stalled bodies hold %v bytes, want at most 64 KiB each", held)
+	}
+}
+
+// The bytes held at once are bounded: bodies that really arrive fill the
+// budget, then a large body is answered 503 (with Retry-After) while
+// ordinary ones still fit in the margin kept for them; the budget is given
+// back when the bodies are done.
 func TestInflightBodyBudget(t *testing.T) {
 	g := startGateway(t, `
 [server]
 max_body_bytes = "1MiB"
-max_inflight_bytes = "2560KiB"
+max_inflight_bytes = "2MiB"
 read_timeout = "5s"
 [queue]
 path = "data/hookgate.db"
@@ -115,53 +171,26 @@ token = "tok-a"
 [admin]
 token = "admin-tok"
 `, nil)
-	addr := strings.TrimPrefix(g.URL, "http://")
-	// Two clients declare 1 MiB each and send 16 KiB: the handler has
-	// reserved their bytes and waits for the rest.
-	var slow []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Event: Note Hook\r\nX-Gitlab-Token: tok-a\r\nContent-Length: %d\r\n\r\n", 1<<20)
-		c.Write(bytes.Repeat([]byte(" "), 16<<10))
-		slow = append(slow, c)
+	// Two clients send all but one byte of 1 MiB bodies: they hold 2 MiB.
+	slow := []net.Conn{stall(t, g, 1<<20, 1<<20-1), stall(t, g, 1<<20, 1<<20-1)}
+	waitFor(t, 5*time.Second, func() bool { return inflightBytes(t, g) >= 2<<20 })
+
+	// A third large body is refused once it needs more than the budget.
+	c := stall(t, g, 1<<20, 0)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	go c.Write(bytes.Repeat([]byte(" "), 512<<10)) // it may be cut off by the answer
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a third large body: %v", err)
 	}
-	waitFor(t, 5*time.Second, func() bool {
-		return scrapeMetrics(t, g.URL).get("hookgate_inflight_body_bytes") == 2<<20
-	})
-	// A third declares 1 MiB and sends its first 8 KiB (the handler runs
-	// once 8 KiB are in): it is answered without the rest being read. (Not
-	// a byte more: data the server leaves unread when it closes turns the
-	// close into a reset, which may drop the answer before it is read.)
-	declare := func() int {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Event: Note Hook\r\nX-Gitlab-Token: tok-a\r\nContent-Length: %d\r\n\r\n", 1<<20)
-		c.Write(bytes.Repeat([]byte(" "), 8<<10))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("declared body: %v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "1" {
-			t.Errorf("503 without Retry-After: 1")
-		}
-		return resp.StatusCode
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !resp.Close {
+		t.Fatalf("a third large body: %d, Retry-After %q, close %v; want 503, 1, closed", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close)
 	}
-	if status := declare(); status != 503 {
-		t.Fatalf("a third declared body: %d, want 503", status)
-	}
-	// Small deliveries still fit beside the two.
+	// Ordinary deliveries still fit.
 	note := fixture(t, "note_merge_request.json")
 	if r := g.post(t, note, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a"}); r.Status != 202 {
-		t.Fatalf("a small delivery beside the held bytes: %d %v", r.Status, r.Body)
+		t.Fatalf("an ordinary delivery beside the held bytes: %d %v", r.Status, r.Body)
 	}
 	// Expect: 100-continue is answered from the headers.
 	if status := headersOnlyPost(t, g.URL, 1<<20, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a"}); status != 503 {
@@ -171,45 +200,12 @@ token = "admin-tok"
 		c.Close()
 	}
 	big := append(bytes.Repeat([]byte(" "), 1<<20-len(note)), note...)
-	var last hookResp
 	waitFor(t, 5*time.Second, func() bool {
-		last = g.post(t, big, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a", "Idempotency-Key": "big"})
-		return last.Status == 202 || last.Status == 200
+		r := g.post(t, big, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a", "Idempotency-Key": "big"})
+		return r.Status == 202 || r.Status == 200
 	})
 	// Every reservation is given back.
-	waitFor(t, 5*time.Second, func() bool { return scrapeMetrics(t, g.URL).get("hookgate_inflight_body_bytes") == 0 })
-}
-
-// Retry-After comes with the 503.
-func TestInflightBudgetAnswerHasRetryAfter(t *testing.T) {
-	g := startGateway(t, `
-[server]
-max_body_bytes = "64KiB"
-max_inflight_bytes = "64KiB"
-[queue]
-path = "data/hookgate.db"
-[[secret]]
-project = "*"
-token = "tok-a"
-`, nil)
-	addr := strings.TrimPrefix(g.URL, "http://")
-	hold, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
-	fmt.Fprintf(hold, "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Event: Note Hook\r\nContent-Length: %d\r\n\r\n", 60<<10)
-	hold.Write(bytes.Repeat([]byte(" "), 9<<10))
-	waitFor(t, 5*time.Second, func() bool {
-		req, _ := http.NewRequest("POST", g.URL+"/hooks/gitlab", bytes.NewReader(bytes.Repeat([]byte(" "), 32<<10)))
-		req.Header.Set("X-Gitlab-Event", "Note Hook")
-		resp, err := noKeepAlive.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		return resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "1"
-	})
+	waitFor(t, 5*time.Second, func() bool { return inflightBytes(t, g) == 0 })
 }
 
 // Break 7: request framing a proxy could read differently is refused, and
@@ -227,6 +223,10 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 		{"TE twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n" + hidden},
 		{"conflicting CLs", "Content-Length: 2\r\nContent-Length: 7\r\n", "{}" + hidden},
 		{"CL list", "Content-Length: 2, 2\r\n", "{}" + hidden},
+		// fasthttp reads TE identity without a length as no body: what
+		// follows would be read as the next request.
+		{"TE identity", "Transfer-Encoding: identity\r\n", hidden},
+		{"TE identity with CL", "Transfer-Encoding: identity\r\nContent-Length: 2\r\n", "{}" + hidden},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn, err := net.Dial("tcp", addr)
@@ -251,6 +251,21 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 			}
 		})
 	}
+	// Every route, not only the hooks.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 400 || !resp.Close {
+		t.Fatalf("GET /healthz with TE identity: %v %v, want 400 and closed", resp, err)
+	}
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatal("the request behind it was answered")
+	}
 	g.mustServe(t)
 }
 
@@ -268,4 +283,48 @@ func TestOversizeIdempotencyKey(t *testing.T) {
 	if r := g.post(t, note, map[string]string{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": "tok-a", "Idempotency-Key": strings.Repeat("k", 1024)}); r.Status != 202 {
 		t.Errorf("Idempotency-Key of 1024 bytes: %d %v, want 202", r.Status, r.Body)
 	}
+}
+
+// Connections cost buffers whatever they send: past [server]
+// max_connections a new one is answered 503 and closed, and served again
+// once others are gone.
+func TestConnectionCap(t *testing.T) {
+	g := startGateway(t, `
+[server]
+max_connections = 4
+[queue]
+path = "data/hookgate.db"
+[[secret]]
+project = "*"
+token = "tok-a"
+`, nil)
+	var held []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\n")) // headers never end
+		held = append(held, c)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server take them
+	resp, err := noKeepAlive.Get(g.URL + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			t.Fatalf("a fifth connection: %d, want 503", resp.StatusCode)
+		}
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		resp, err := noKeepAlive.Get(g.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }

@@ -118,6 +118,12 @@ func (d *decoder) checkServer(s *Server, dir string) {
 	} else if s.MaxInflightBytes < s.MaxBodyBytes {
 		d.errorf(p("server", "max_inflight_bytes"), true, "server.max_inflight_bytes must be at least server.max_body_bytes (%d)", s.MaxBodyBytes)
 	}
+	if s.MaxConnections < 1 {
+		d.errorf(p("server", "max_connections"), true, "server.max_connections must be at least 1")
+	}
+	if s.MaxConnsPerIP < 0 {
+		d.errorf(p("server", "max_conns_per_ip"), true, "server.max_conns_per_ip must be 0 (no bound) or more")
+	}
 	if s.PublicURL != "" {
 		at := p("server", "public_url")
 		u, err := url.Parse(s.PublicURL)

@@ -41,6 +41,12 @@ type Server struct {
 	// across all requests, before they are authenticated: past it a
 	// delivery is answered 503 with Retry-After. Default 4 × max_body_bytes.
 	MaxInflightBytes Size `toml:"max_inflight_bytes"`
+	// MaxConnections bounds the connections the receiver serves at once
+	// (each costs about 30 KiB); past it new ones get 503. Default 4096.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnsPerIP bounds them per client address; 0 (default) for no
+	// bound: behind a reverse proxy every connection has the proxy's.
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
 	// ReadTimeout, WriteTimeout and IdleTimeout bound slow clients.
 	// Defaults 10s, 10s, 60s.
 	ReadTimeout  Duration `toml:"read_timeout"`

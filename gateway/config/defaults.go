@@ -51,6 +51,7 @@ func applyDefaults(c *Config) {
 	def(&s.Listen, DefaultListen)
 	def(&s.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&s.MaxInflightBytes, 4*s.MaxBodyBytes)
+	def(&s.MaxConnections, 4096)
 	def(&s.ReadTimeout, DefaultReadTimeout)
 	def(&s.WriteTimeout, DefaultWriteTimeout)
 	def(&s.IdleTimeout, DefaultIdleTimeout)

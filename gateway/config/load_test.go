@@ -317,6 +317,7 @@ func TestLoadDefaults(t *testing.T) {
 			Listen:           "127.0.0.1:8080",
 			MaxBodyBytes:     26214400,
 			MaxInflightBytes: 4 * 26214400,
+			MaxConnections:   4096,
 			ReadTimeout:      Duration(10 * time.Second),
 			WriteTimeout:     Duration(10 * time.Second),
 			IdleTimeout:      Duration(60 * time.Second),

@@ -72,6 +72,12 @@ var locateRoot = []want{
 	{key: "repository", in: []want{field("homepage", pfHomepage)}},
 }
 
+// MaxLocatedField is the longest project path or URL Locate takes: GitLab's
+// are far shorter (a path is at most a few hundred bytes). A longer one
+// is refused before anything is authenticated, so an unauthenticated
+// client cannot make the receiver copy or log megabytes.
+const MaxLocatedField = 4096
+
 // maxWantedKey is the longest key in locateRoot: longer keys are never
 // unescaped.
 const maxWantedKey = len("project_path_with_namespace")
@@ -169,6 +175,9 @@ func (l *locator) scalar(i int, f projectField) (int, error) {
 			return end, &SyntaxError{Reason: reasonInvalid, Offset: int64(end)}
 		}
 		raw := b[i+1 : end-1]
+		if len(raw) > MaxLocatedField {
+			return i, &SyntaxError{Reason: "body names a project path or URL longer than 4096 bytes", Offset: int64(i)}
+		}
 		if esc {
 			l.text[f] = string(unescape(nil, raw))
 		} else {
@@ -179,6 +188,9 @@ func (l *locator) scalar(i int, f projectField) (int, error) {
 		end, ok := scanNumber(b, i)
 		if !ok {
 			return end, &SyntaxError{Reason: reasonInvalid, Offset: int64(end)}
+		}
+		if end-i > MaxLocatedField {
+			return i, &SyntaxError{Reason: "body names a project path or URL longer than 4096 bytes", Offset: int64(i)}
 		}
 		l.text[f] = string(b[i:end])
 		return end, nil
