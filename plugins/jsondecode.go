@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/hookgate/hookgate/gateway/envelope"
 )
 
 // maxJSONDepth caps nesting for json.decode, json.encode, event.payload and
@@ -83,6 +85,9 @@ func (d *jsonDecoder) skipSpace() {
 
 func (d *jsonDecoder) value() lua.LValue {
 	d.count++
+	if d.count > envelope.MaxDecodedValues {
+		d.fail("more than %d values", envelope.MaxDecodedValues)
+	}
 	if d.ctx != nil && d.count%ctxCheckEvery == 0 {
 		if err := d.ctx.Err(); err != nil {
 			d.fail("%v", err)

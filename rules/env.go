@@ -87,6 +87,10 @@ func (env *evalEnv) decodePayload() error {
 	}
 	m := map[string]any{}
 	if raw := env.Envelope.Payload; len(raw) > 0 {
+		if n := envelope.CountValues(raw); n > envelope.MaxDecodedValues {
+			env.payloadErr = fmt.Errorf("the payload holds about %d JSON values; conditions read payloads of at most %d (use the envelope's fields, or a plugin)", n, envelope.MaxDecodedValues)
+			return env.payloadErr
+		}
 		if err := json.Unmarshal(raw, &m); err != nil {
 			env.payloadErr = fmt.Errorf("decode payload: %w", err)
 			return env.payloadErr

@@ -576,3 +576,19 @@ func TestNormalizeValueBudget(t *testing.T) {
 		}
 	}
 }
+
+func TestCountValues(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want int // the values; CountValues may say a few more
+	}{
+		{`{}`, 1},
+		{`{"a":1,"b":[1,2,3],"c":"x,y,{["}`, 7},
+		{`[0,0,0,0]`, 5},
+		{`{"a":[],"b":{}}`, 3},
+	} {
+		if n := CountValues([]byte(c.body)); n < c.want || n > c.want+3 {
+			t.Errorf("CountValues(%s) = %d, want %d (or a few more)", c.body, n, c.want)
+		}
+	}
+}

@@ -218,10 +218,41 @@ func literal(c byte) (string, kind) {
 
 // MaxValues is how many JSON values (objects, arrays, strings, numbers,
 // literals) Normalize accepts in a body of n bytes: 1024 plus one per 10
-// bytes. GitLab's payloads hold one value per 15 to 80 bytes; a body of
-// bare `0,` items holds one per 2, and each value costs the tree a 24-byte
-// node, so the budget keeps the tree of any body under 2.5 times its size.
-func MaxValues(n int) int { return 1024 + n/10 }
+// bytes, and 200,000 at most. GitLab's payloads hold one value per 15 to
+// 80 bytes; a body of bare `0,` items holds one per 2, and each value costs
+// the tree a 24-byte node, so the budget keeps the tree of any body under
+// 2.5 times its size, and under 5 MiB.
+func MaxValues(n int) int { return min(1024+n/10, maxValuesAny) }
+
+// maxValuesAny caps MaxValues whatever the size: no GitLab payload holds
+// this many values (a push lists at most 20 commits).
+const maxValuesAny = 200_000
+
+// MaxDecodedValues is how many JSON values a payload may hold to be read
+// whole by a rule condition (payload.x) or a plugin (event.payload):
+// decoded into maps or Lua tables each value costs 100 to 200 bytes, and
+// every worker may decode one at once.
+const MaxDecodedValues = 100_000
+
+// CountValues returns an upper bound of the JSON values in a valid body,
+// within a few: one per container and one per comma outside strings. It
+// reads the body once and allocates nothing.
+func CountValues(body []byte) int {
+	n := 1
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			end, _, ok := scanString(body, i)
+			if !ok {
+				return n
+			}
+			i = end - 1
+		case '{', '[', ',':
+			n++
+		}
+	}
+	return n
+}
 
 // root returns the body's top-level value after a successful parse.
 func (p *parser) root() value { return value{p, 0} }
