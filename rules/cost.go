@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,11 @@ const (
 	// (matches with a pattern that is not a constant): it is compiled on
 	// every evaluation and matching costs its size times the text's.
 	maxPatternBytes = 1024
+	// maxRegexWork bounds a run-time pattern's matching work: its
+	// compiled program's instructions times the text's bytes (Go's
+	// regexp runs in that time, but \pL{1000} is a thousand-instruction
+	// program: over a 1 MB note, 21 s).
+	maxRegexWork = 50_000_000
 	// jsonDecodeFactor is how many bytes of Go values fromJSON is counted
 	// as building per byte of input (a JSON list of numbers takes about
 	// 12 bytes of values per 2 bytes of text).
@@ -204,6 +210,15 @@ func newMetered(m *meter) metered {
 			re, err := regexp.Compile(p)
 			if err != nil {
 				panic(err)
+			}
+			text := 0
+			if b, ok := s.([]byte); ok {
+				text = len(b)
+			} else {
+				text = len(s.(string))
+			}
+			if insts := programSize(p); insts*text > maxRegexWork {
+				stop("a pattern built at run time of %d instructions over %d bytes of text is past the limit of %d (matches)", insts, text, maxRegexWork)
 			}
 			if b, ok := s.([]byte); ok {
 				return re.Match(b)
@@ -431,3 +446,17 @@ func isString(t reflect.Type) bool { return t != nil && t.Kind() == reflect.Stri
 
 // isUnknown: a type known only at run time (any, or not inferred).
 func isUnknown(t reflect.Type) bool { return t == nil || t.Kind() == reflect.Interface }
+
+// programSize is the number of instructions of a valid pattern's compiled
+// program, what regexp's matching time is proportional to per byte.
+func programSize(pattern string) int {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 1
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 1
+	}
+	return len(prog.Inst)
+}

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,6 +29,8 @@ func TestConditionCostLimits(t *testing.T) {
 		{`len(toJSON(fromJSON(payload.deep))) > 0`, []string{"more than 8388608 bytes of strings built (toJSON)"}},
 		{`fromJSON(note + note) != nil`, []string{"more than 8388608 bytes of strings built (fromJSON)"}},
 		{`note matches ("^" + note)`, []string{"a pattern built at run time is longer than 1024 bytes (matches)"}},
+		// A short pattern can still be a big program: \pL{1000} over 1 MB.
+		{`note matches (repeat("\\pL", 1) + "{1000}b")`, []string{"a pattern built at run time of 1003 instructions over 1000000 bytes of text is past the limit of 50000000 (matches)"}},
 		{`all(1..1000, all(1..1000, true))`, []string{"more than 100000 list and map elements built"}},
 		{`let xs = split(note, " ")[0:2000]; any(xs, any(xs, false))`, []string{"more than 1000000 loop steps"}},
 		{`any(split(note, " "), note contains "zzz")`, []string{"ran longer than 250ms"}},
@@ -71,5 +74,25 @@ func TestConditionCostLimits(t *testing.T) {
 				t.Errorf("allocated %d MiB", alloc>>20)
 			}
 		})
+	}
+}
+
+// glob() reads strings of at most 4 KiB with at most two "**": matching
+// takes time up to the string's segments to the power of the "**"s.
+func TestGlobBounds(t *testing.T) {
+	dir := writeFiles(t, t.TempDir(), map[string]string{"rules.toml": "[[rule]]\nname = \"g\"\nwhen = 'glob(\"**/a/**/b/**\", note)'\nplugin = \"p\"\n"})
+	if _, err := Load([]string{filepath.Join(dir, "*.toml")}, Options{}); err == nil ||
+		!strings.Contains(err.Error(), `at most 2 "**" in a pattern`) {
+		t.Fatalf("three **: %v", err)
+	}
+	set := loadRules(t, "[[rule]]\nname = \"g\"\nwhen = 'glob(\"**/a/**/b\", note)'\nplugin = \"p\"\n")
+	start := time.Now()
+	res := set.Match(t.Context(), event(t, "note_merge_request", note(strings.Repeat("a/", 20_000))), Deps{})
+	if took := time.Since(start); len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Err.Error(), "glob reads at most 4096") || took > 2*time.Second {
+		t.Fatalf("glob over a 40 KB note: %v in %v", summary(res), took)
+	}
+	res = set.Match(t.Context(), event(t, "note_merge_request", note(strings.Repeat("a/", 2000)+"b")), Deps{})
+	if len(res.Matches) != 1 {
+		t.Fatalf("glob over a 4 KB note: %v", summary(res))
 	}
 }
