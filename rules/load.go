@@ -21,8 +21,9 @@ import (
 
 // Options control Load.
 type Options struct {
-	// PluginExists reports whether a plugin of that name can be run. When
-	// nil, plugin names are only checked for their form.
+	// PluginExists reports whether a plugin of that name exists (its file
+	// is there, even if it failed to load: that failure is reported on
+	// its own). When nil, plugin names are only checked for their form.
 	PluginExists func(name string) bool
 	// PluginDir is the plugins folder as shown in "plugin not found"
 	// messages. Default "plugins".
