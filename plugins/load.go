@@ -122,6 +122,7 @@ func compile(file, chunk string, src []byte) (*lua.FunctionProto, []ast.Stmt, *d
 				e.Msg += " at end of file"
 			} else if pe.Token != "" {
 				e.Msg += fmt.Sprintf(" near '%s'", pe.Token)
+				e.Col = tokenStart(src, e.Line, e.Col, pe.Token)
 			}
 			if e.Col <= 0 {
 				e.Col = 1
@@ -139,6 +140,21 @@ func compile(file, chunk string, src []byte) (*lua.FunctionProto, []ast.Stmt, *d
 		return nil, nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
 	}
 	return proto, stmts, nil
+}
+
+// tokenStart returns the column where token starts when it ends at column
+// col of line (gopher-lua places a syntax error at its token's last
+// character), else col.
+func tokenStart(src []byte, line, col int, token string) int {
+	lines := bytes.Split(src, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return col
+	}
+	text := lines[line-1]
+	if start := col - len(token); start >= 0 && col <= len(text) && string(text[start:col]) == token {
+		return start + 1
+	}
+	return col
 }
 
 // check runs the file's top level in st and reads what it defined.
