@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
 
 	"github.com/hookgate/hookgate/diag"
 )
@@ -150,4 +151,24 @@ end`,
 			}
 		})
 	}
+}
+
+// FuzzLint: the static check never fails on a file that parses.
+func FuzzLint(f *testing.F) {
+	f.Add("function handle(e) gitlab.add_label(e) end")
+	f.Add("local log = 1; for i = 1, 2 do log.x() end; function a:b() self.c() end")
+	f.Add("repeat local kv = 1 until kv.x; _G[1] = 2; function gitlab.x() end")
+	mods := newLintModules(map[string]map[string]bool{"gitlab": {"comment": true}, "json": {"null": false}},
+		[]Module{{Name: "gitlab", CheckArg: func(string, int, string) error { return errors.New("no") }}})
+	f.Fuzz(func(t *testing.T, src string) {
+		chunk, err := parse.Parse(strings.NewReader(src), "f.lua")
+		if err != nil {
+			return
+		}
+		for _, e := range lint("f.lua", []byte(src), chunk, mods) {
+			if e.Line < 1 || e.Col < 1 || e.Msg == "" {
+				t.Fatalf("malformed %#v", e)
+			}
+		}
+	})
 }
