@@ -215,11 +215,12 @@ func (f *fileLoader) rule(m map[string]any, path []string) *loadedRule {
 		switch k {
 		case "name":
 			if s, ok := f.str(k, v, p); ok {
+				r.Name = s
 				if strings.TrimSpace(s) == "" || strings.ContainsFunc(s, isControl) {
 					f.errAt(p, "name must be non-empty text on one line")
+				} else {
+					lr.name, lr.hasName, lr.namePos = s, true, p
 				}
-				r.Name = s
-				lr.name, lr.hasName, lr.namePos = s, true, p
 			}
 		case "description":
 			r.Description, _ = f.str(k, v, p)
