@@ -15,8 +15,8 @@ import (
 )
 
 // LoadBundle compiles the plugins and rules a configuration names. Rules
-// are checked against the plugins found, so a rule naming a missing plugin
-// fails the load. kv may be nil (the kv module then reports it is off).
+// are checked against the plugin files found, so a rule naming a missing
+// plugin fails the load. kv may be nil (the kv module then reports it is off).
 // Every plugin gets the gitlab module and the extra modules (WithModules).
 func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger, extra ...plugins.Module) (*Bundle, error) {
 	ps, perr := plugins.Load(PluginDir(cfg), plugins.Options{
@@ -32,7 +32,9 @@ func LoadBundle(cfg *config.Config, kv plugins.KV, log *slog.Logger, extra ...pl
 	if perr != nil && ps == nil {
 		return nil, perr
 	}
-	rs, rerr := rules.Load(RulePaths(cfg), rules.Options{PluginExists: ps.Has, PluginDir: PluginDir(cfg)})
+	// A rule naming a plugin that failed to load has no problem of its
+	// own: the plugin's error says it all (one mistake, one error).
+	rs, rerr := rules.Load(RulePaths(cfg), rules.Options{PluginExists: ps.Exists, PluginDir: PluginDir(cfg)})
 	if err := errors.Join(perr, rerr); err != nil {
 		_ = ps.Close()
 		return nil, err

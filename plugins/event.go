@@ -140,7 +140,7 @@ func eventField(L *lua.LState, env *envelope.Envelope, c *eventCache, key string
 		}
 		v, err := decodeJSON(L.Context(), L, env.Payload)
 		if err != nil {
-			return lua.LNil, fmt.Errorf("event.payload: %w", err)
+			return lua.LNil, err // the caller names event.payload
 		}
 		c.payload = v
 		return v, nil

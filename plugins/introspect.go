@@ -22,19 +22,43 @@ func (s *Set) Globals() (map[string][]string, error) {
 		return nil, err
 	}
 	defer st.close()
+	tables, err := st.readOnlyTables()
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]string{}
 	// _G is removed from the shared globals but set in each run's own
 	// globals table (see instantiate): scripts do see it.
 	globals := []string{"_G"}
+	st.L.G.Global.ForEach(func(k, v lua.LValue) {
+		if name, ok := k.(lua.LString); ok && v != lua.LNil {
+			globals = append(globals, string(name))
+		}
+	})
+	for name, fields := range tables {
+		keys := make([]string, 0, len(fields))
+		for f := range fields {
+			keys = append(keys, f)
+		}
+		sort.Strings(keys)
+		out[name] = keys
+	}
+	sort.Strings(globals)
+	out[""] = globals
+	return out, nil
+}
+
+// readOnlyTables returns, for each global of st that is a read-only table
+// (the libraries string, table and math, the modules log, json, kv and the
+// Options.Modules), its fields and whether each is a function: what
+// Globals lists and what lint checks scripts against.
+func (st *state) readOnlyTables() (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
 	var walkErr error
 	st.L.G.Global.ForEach(func(k, v lua.LValue) {
 		name, ok := k.(lua.LString)
-		if !ok || v == lua.LNil {
-			return
-		}
-		globals = append(globals, string(name))
-		t, ok := v.(*lua.LTable)
-		if !ok {
+		t, isTable := v.(*lua.LTable)
+		if !ok || !isTable {
 			return
 		}
 		if st.protected[t] {
@@ -49,24 +73,7 @@ func (s *Set) Globals() (map[string][]string, error) {
 				return
 			}
 		}
-		out[string(name)] = tableKeys(t)
+		out[string(name)] = tableFields(t)
 	})
-	if walkErr != nil {
-		return nil, walkErr
-	}
-	sort.Strings(globals)
-	out[""] = globals
-	return out, nil
-}
-
-// tableKeys returns the string keys of t, sorted.
-func tableKeys(t *lua.LTable) []string {
-	var keys []string
-	t.ForEach(func(k, _ lua.LValue) {
-		if s, ok := k.(lua.LString); ok {
-			keys = append(keys, string(s))
-		}
-	})
-	sort.Strings(keys)
-	return keys
+	return out, walkErr
 }

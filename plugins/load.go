@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 
 	"github.com/hookgate/hookgate/diag"
@@ -22,9 +23,13 @@ import (
 // must be well formed. A plugin is named after its file (build.lua is
 // "build").
 //
-// Load returns the plugins that passed together with an error joining one
-// *diag.Error per file that did not (see diag.Errors); a caller that needs all or
-// nothing treats any error as failure. A bad Options (module names) or an
+// Before running a file, Load checks statically that it reads and calls
+// only fields the module tables have (lint.go).
+//
+// Load returns the plugins that passed together with an error joining the
+// *diag.Errors of the files that did not (see diag.Errors); a caller that
+// needs all or nothing treats any error as failure. Exists still knows the
+// files that failed. A bad Options (module names) or an
 // unreadable dir returns a nil Set.
 func Load(dir string, opts Options) (*Set, error) {
 	opts = opts.withDefaults()
@@ -35,17 +40,21 @@ func Load(dir string, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	s := &Set{dir: dir, opts: opts, plugins: map[string]*plugin{}}
+	s := &Set{dir: dir, opts: opts, plugins: map[string]*plugin{}, files: map[string]bool{}}
+	if s.lint, err = s.lintModules(); err != nil {
+		return nil, err
+	}
 	var errs []*diag.Error
 	for _, ent := range entries { // sorted by name
 		name, ok := strings.CutSuffix(ent.Name(), ".lua")
 		if !ok || name == "" || ent.IsDir() {
 			continue
 		}
+		s.files[name] = true
 		file := filepath.Join(dir, ent.Name())
 		p := &plugin{name: name, file: file, pool: make(chan *state, opts.PoolSize)}
-		if err := s.load(p); err != nil {
-			errs = append(errs, err)
+		if perrs := s.load(p); len(perrs) > 0 {
+			errs = append(errs, perrs...)
 			continue
 		}
 		s.plugins[name] = p
@@ -55,34 +64,54 @@ func Load(dir string, opts Options) (*Set, error) {
 }
 
 // load compiles and checks one file, keeping the state it was checked in.
-func (s *Set) load(p *plugin) *diag.Error {
+// A file whose static check (lint) fails is not run.
+func (s *Set) load(p *plugin) []*diag.Error {
 	src, err := os.ReadFile(p.file)
 	if err != nil {
-		return &diag.Error{File: p.file, Msg: err.Error()}
+		return []*diag.Error{{File: p.file, Msg: err.Error()}}
 	}
-	proto, derr := compile(p.file, p.name+".lua", src)
+	proto, chunk, derr := compile(p.file, p.name+".lua", src)
 	if derr != nil {
-		return derr
+		return []*diag.Error{derr}
+	}
+	if errs := lint(p.file, src, chunk, s.lint); len(errs) > 0 {
+		return errs
 	}
 	p.proto = proto
 	st, err := s.newState()
 	if err != nil {
-		return &diag.Error{File: p.file, Msg: err.Error()}
+		return []*diag.Error{{File: p.file, Msg: err.Error()}}
 	}
 	p.created.Add(1)
 	info, derr := s.check(p, st)
 	if derr != nil {
 		st.close()
-		return derr
+		return []*diag.Error{derr}
 	}
 	p.info = info
 	s.put(p, st)
 	return nil
 }
 
-// compile parses and compiles a file to a function prototype. chunk is the
-// name runtime errors carry ("build.lua:3: ...").
-func compile(file, chunk string, src []byte) (*lua.FunctionProto, *diag.Error) {
+// lintModules describes the set's read-only tables for lint, from one
+// state built with the set's options.
+func (s *Set) lintModules() (map[string]*lintModule, error) {
+	st, err := s.newState()
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	tables, err := st.readOnlyTables()
+	if err != nil {
+		return nil, err
+	}
+	return newLintModules(tables, s.opts.Modules), nil
+}
+
+// compile parses and compiles a file to a function prototype, and returns
+// its syntax tree too. chunk is the name runtime errors carry
+// ("build.lua:3: ...").
+func compile(file, chunk string, src []byte) (*lua.FunctionProto, []ast.Stmt, *diag.Error) {
 	stmts, err := parse.Parse(bytes.NewReader(src), chunk)
 	if err != nil {
 		var pe *parse.Error
@@ -93,23 +122,39 @@ func compile(file, chunk string, src []byte) (*lua.FunctionProto, *diag.Error) {
 				e.Msg += " at end of file"
 			} else if pe.Token != "" {
 				e.Msg += fmt.Sprintf(" near '%s'", pe.Token)
+				e.Col = tokenStart(src, e.Line, e.Col, pe.Token)
 			}
 			if e.Col <= 0 {
 				e.Col = 1
 			}
-			return nil, e
+			return nil, nil, e
 		}
-		return nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: strings.TrimSpace(err.Error())}
+		return nil, nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: strings.TrimSpace(err.Error())}
 	}
 	proto, err := lua.Compile(stmts, chunk)
 	if err != nil {
 		var ce *lua.CompileError
 		if errors.As(err, &ce) {
-			return nil, &diag.Error{File: file, Line: max(ce.Line, 1), Col: 1, Msg: ce.Message}
+			return nil, nil, &diag.Error{File: file, Line: max(ce.Line, 1), Col: 1, Msg: ce.Message}
 		}
-		return nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
+		return nil, nil, &diag.Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
 	}
-	return proto, nil
+	return proto, stmts, nil
+}
+
+// tokenStart returns the column where token starts when it ends at column
+// col of line (gopher-lua places a syntax error at its token's last
+// character), else col.
+func tokenStart(src []byte, line, col int, token string) int {
+	lines := bytes.Split(src, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return col
+	}
+	text := lines[line-1]
+	if start := col - len(token); start >= 0 && col <= len(text) && string(text[start:col]) == token {
+		return start + 1
+	}
+	return col
 }
 
 // check runs the file's top level in st and reads what it defined.

@@ -81,6 +81,10 @@ type Set struct {
 	plugins map[string]*plugin
 	names   []string
 	closed  atomic.Bool
+	// files are the names of every dir/NAME.lua found, loaded or not.
+	files map[string]bool
+	// lint describes the read-only tables scripts are checked against.
+	lint map[string]*lintModule
 }
 
 // plugin is one compiled file and its pool of idle states.
@@ -114,6 +118,11 @@ func (s *Set) Has(name string) bool {
 	_, ok := s.plugins[name]
 	return ok
 }
+
+// Exists reports whether the set's folder held NAME.lua when it was
+// loaded, whether or not the file loaded: a rule naming a plugin that
+// failed has no problem of its own (the plugin's error says it all).
+func (s *Set) Exists(name string) bool { return s.files[name] }
 
 // Names returns the loaded plugins' names, sorted.
 func (s *Set) Names() []string { return append([]string(nil), s.names...) }

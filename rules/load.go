@@ -3,9 +3,11 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,12 +15,15 @@ import (
 
 	"github.com/hookgate/hookgate/diag"
 	"github.com/hookgate/hookgate/internal/projectglob"
+	"github.com/hookgate/hookgate/internal/suggest"
+	"github.com/hookgate/hookgate/internal/tomlpos"
 )
 
 // Options control Load.
 type Options struct {
-	// PluginExists reports whether a plugin of that name can be run. When
-	// nil, plugin names are only checked for their form.
+	// PluginExists reports whether a plugin of that name exists (its file
+	// is there, even if it failed to load: that failure is reported on
+	// its own). When nil, plugin names are only checked for their form.
 	PluginExists func(name string) bool
 	// PluginDir is the plugins folder as shown in "plugin not found"
 	// messages. Default "plugins".
@@ -40,14 +45,19 @@ func Load(paths []string, opts Options) (*Set, error) {
 		rules, ferrs := loadFile(f, opts)
 		errs = append(errs, ferrs...)
 		for _, lr := range rules {
-			if first, dup := names[lr.rule.Name]; dup {
-				errs = append(errs, &diag.Error{File: f, Line: lr.namePos.Line, Col: lr.namePos.Col,
-					Msg: fmt.Sprintf("duplicate rule name %q (first defined at %s:%d:%d)",
-						lr.rule.Name, first.rule.File, first.namePos.Line, first.namePos.Col)})
+			if !lr.hasName {
 				continue
 			}
-			names[lr.rule.Name] = lr
-			all = append(all, lr.rule)
+			if first, dup := names[lr.name]; dup {
+				errs = append(errs, &diag.Error{File: f, Line: lr.namePos.Line, Col: lr.namePos.Col,
+					Msg: fmt.Sprintf("duplicate rule name %q (first defined at %s:%d:%d)",
+						lr.name, first.file, first.namePos.Line, first.namePos.Col)})
+				continue
+			}
+			names[lr.name] = lr
+			if lr.rule != nil {
+				all = append(all, lr.rule)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -92,19 +102,15 @@ func expandPaths(paths []string) ([]string, []*diag.Error) {
 	return files, errs
 }
 
-// loadedRule is a rule with the positions Load needs after the file.
+// loadedRule is what Load needs of one [[rule]] after its file: the rule
+// when it has no problem, and its name and where it is, even when it has
+// (names must be unique among all rules, not only the clean ones).
 type loadedRule struct {
-	rule    *Rule
-	namePos pos
-}
-
-// ruleBlock is what the scan found for one [[rule]]: where its header is
-// and, for each top-level key of the rule, its first occurrence (a dotted
-// key or a [rule.x] sub-table counts as key x).
-type ruleBlock struct {
-	header pos
-	keys   map[string]tomlKey
-	order  []string // keys in file order
+	rule    *Rule // nil when the rule has problems
+	name    string
+	hasName bool
+	file    string
+	namePos tomlpos.Pos
 }
 
 // loadFile decodes, validates and compiles the rules of one file.
@@ -119,105 +125,73 @@ func loadFile(path string, opts Options) ([]*loadedRule, []*diag.Error) {
 	src := string(data)
 	var doc map[string]any
 	if _, err := toml.Decode(src, &doc); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, []*diag.Error{{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
+		if at, msg, ok := tomlpos.SyntaxError(src, err); ok {
+			return nil, []*diag.Error{{File: path, Line: at.Line, Col: at.Col, Msg: msg}}
 		}
 		return nil, []*diag.Error{{File: path, Line: 1, Msg: err.Error()}}
 	}
-	f := &fileLoader{path: path, src: src, lines: newLineIndex(src), opts: opts}
-	blocks := f.structure(scanTOML(src))
-	// Root keys the scan did not see (it should see all) are still errors.
-	for k := range doc {
-		if k != "rule" && !f.rootSeen[k] {
-			f.errAt(pos{Line: 1, Col: 1}, "unknown key %q", k)
+	f := &fileLoader{path: path, doc: tomlpos.Scan(src), opts: opts}
+	for _, k := range slices.Sorted(maps.Keys(doc)) {
+		if k != "rule" {
+			f.unknownRoot(k, doc[k])
 		}
 	}
-	raw := doc["rule"]
 	var out []*loadedRule
-	switch list := raw.(type) {
+	switch list := doc["rule"].(type) {
 	case nil:
 	case []map[string]any:
 		for i, m := range list {
-			blk := ruleBlock{header: pos{Line: 1, Col: 1}}
-			if i < len(blocks) {
-				blk = blocks[i]
-			}
-			if lr := f.rule(m, blk); lr != nil {
-				out = append(out, lr)
-			}
+			out = append(out, f.rule(m, []string{"rule", tomlpos.Index(i)}))
 		}
 	default:
-		f.errAt(f.rulePos, "rule must be an array of tables: write each rule as a [[rule]] table")
+		f.errAt(f.at([]string{"rule"}, false), "rule must be an array of tables: write each rule as a [[rule]] table")
 	}
 	return out, f.errs
 }
 
 // fileLoader carries what checking one file needs.
 type fileLoader struct {
-	path    string
-	src     string
-	lines   lineIndex
-	opts    Options
-	errs    []*diag.Error
-	rulePos pos // where "rule" is first defined when it is not [[rule]]
-	// rootSeen are the root keys and tables the scan found and reported.
-	rootSeen map[string]bool
+	path string
+	doc  *tomlpos.Doc
+	opts Options
+	errs []*diag.Error
 }
 
-func (f *fileLoader) errAt(p pos, format string, args ...any) {
+func (f *fileLoader) errAt(p tomlpos.Pos, format string, args ...any) {
 	f.errs = append(f.errs, &diag.Error{File: f.path, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
 }
 
-// structure reports keys and tables other than [[rule]] and returns the
-// [[rule]] blocks in file order.
-func (f *fileLoader) structure(tables []tomlTable) []ruleBlock {
-	var blocks []ruleBlock
-	f.rulePos = pos{Line: 1, Col: 1}
-	f.rootSeen = map[string]bool{}
-	for ti, t := range tables {
-		switch {
-		case ti == 0: // root table
-			for _, k := range t.Keys {
-				if len(k.Path) > 0 && k.Path[0] == "rule" {
-					f.rulePos = k.Key
-					continue // reported once, from the decoded type
-				}
-				f.errAt(k.Key, "unknown key %q", strings.Join(k.Path, "."))
-				if len(k.Path) > 0 {
-					f.rootSeen[k.Path[0]] = true
-				}
-			}
-		case len(t.Path) == 0 || t.Path[0] != "rule":
-			f.errAt(t.Header, "unknown table [%s]", strings.Join(t.Path, "."))
-			if len(t.Path) > 0 {
-				f.rootSeen[t.Path[0]] = true
-			}
-		case len(t.Path) == 1 && !t.Array:
-			f.rulePos = t.Header
-		case len(t.Path) == 1: // [[rule]]
-			blk := ruleBlock{header: t.Header, keys: map[string]tomlKey{}}
-			for _, k := range t.Keys {
-				blk.add(k)
-			}
-			blocks = append(blocks, blk)
-		case len(blocks) > 0: // [rule.x] or [[rule.x]] belongs to the last [[rule]]
-			blk := &blocks[len(blocks)-1]
-			blk.add(tomlKey{Path: t.Path[1:], Key: t.Header, Value: t.Header})
-		}
+// at is where the key (or, with value, the value) at path is, or the
+// nearest enclosing key; the file's start when nothing is known.
+func (f *fileLoader) at(path []string, value bool) tomlpos.Pos {
+	if p := f.doc.Find(path, value); p.Line > 0 {
+		return p
 	}
-	return blocks
+	return tomlpos.Pos{Line: 1, Col: 1}
 }
 
-func (b *ruleBlock) add(k tomlKey) {
-	if len(k.Path) == 0 {
-		return
+// unknownRoot reports a top-level key or table other than [[rule]].
+func (f *fileLoader) unknownRoot(k string, v any) {
+	p := f.at([]string{k}, false)
+	hint := ""
+	if suggest.Closest(k, []string{"rule"}) != "" {
+		hint = "; did you mean [[rule]]?"
 	}
-	if _, ok := b.keys[k.Path[0]]; ok {
-		return
+	switch _, array := v.([]map[string]any); {
+	case f.doc.IsTable(k) && array:
+		f.errAt(p, "unknown table [[%s]]%s", tomlpos.KeyName([]string{k}), hint)
+	case f.doc.IsTable(k):
+		f.errAt(p, "unknown table [%s]%s", tomlpos.KeyName([]string{k}), hint)
+	default:
+		f.errAt(p, "unknown key %q%s", k, hint)
 	}
-	b.keys[k.Path[0]] = k
-	b.order = append(b.order, k.Path[0])
+}
+
+// ruleKeys are the keys of a [[rule]], in the order docs/rules.md lists
+// them (the order "did you mean" prefers on a tie).
+var ruleKeys = []string{
+	"name", "description", "enabled", "on", "when", "plugin", "params",
+	"stop", "projects", "require_access", "allow_bots", "on_edit",
 }
 
 var (
@@ -225,48 +199,28 @@ var (
 	kindName   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
-// rule validates and compiles one [[rule]] table; it returns nil when the
-// rule has problems (they are recorded in f.errs).
-func (f *fileLoader) rule(m map[string]any, blk ruleBlock) *loadedRule {
-	r := &Rule{Enabled: true, File: f.path, Line: blk.header.Line}
+// rule validates and compiles the [[rule]] table m at path. Its problems
+// are recorded in f.errs; the result has a nil rule when there are any.
+func (f *fileLoader) rule(m map[string]any, path []string) *loadedRule {
+	header := f.at(path, false)
+	r := &Rule{Enabled: true, File: f.path, Line: header.Line}
+	lr := &loadedRule{file: f.path}
 	nerrs := len(f.errs)
-	keyPos := func(k string) pos {
-		if tk, ok := blk.keys[k]; ok {
-			return tk.Key
-		}
-		return blk.header
-	}
-	valPos := func(k string) pos {
-		if tk, ok := blk.keys[k]; ok {
-			return tk.Value
-		}
-		return blk.header
-	}
-	// Visit keys in file order, then any the scan missed, by name.
-	order := append([]string(nil), blk.order...)
-	var rest []string
-	for k := range m {
-		if _, ok := blk.keys[k]; !ok {
-			rest = append(rest, k)
-		}
-	}
-	sort.Strings(rest)
-	order = append(order, rest...)
-
-	var namePos pos
-	for _, k := range order {
-		v, ok := m[k]
-		if !ok {
-			continue
-		}
-		p := valPos(k)
+	// suggested are missing keys an unknown key was taken for: their
+	// absence is that key's error, not another one.
+	suggested := map[string]bool{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		p := f.at(append(path[:len(path):len(path)], k), true)
 		switch k {
 		case "name":
 			if s, ok := f.str(k, v, p); ok {
+				r.Name = s
 				if strings.TrimSpace(s) == "" || strings.ContainsFunc(s, isControl) {
 					f.errAt(p, "name must be non-empty text on one line")
+				} else {
+					lr.name, lr.hasName, lr.namePos = s, true, p
 				}
-				r.Name, namePos = s, p
 			}
 		case "description":
 			r.Description, _ = f.str(k, v, p)
@@ -289,7 +243,7 @@ func (f *fileLoader) rule(m map[string]any, blk ruleBlock) *loadedRule {
 		case "when":
 			if s, ok := f.str(k, v, p); ok {
 				r.When = s
-				r.cond = f.condition(s, blk.keys[k], p)
+				r.cond = f.condition(s, append(path[:len(path):len(path)], k), p)
 			}
 		case "plugin":
 			if s, ok := f.str(k, v, p); ok {
@@ -320,27 +274,40 @@ func (f *fileLoader) rule(m map[string]any, blk ruleBlock) *loadedRule {
 			}
 			r.RequireAccess = level
 		default:
-			f.errAt(keyPos(k), "unknown key %q in [[rule]]", k)
+			kp := f.at(append(path[:len(path):len(path)], k), false)
+			s := suggest.Closest(k, ruleKeys)
+			if s == "" {
+				f.errAt(kp, "unknown key %q in [[rule]]", k)
+				break
+			}
+			f.errAt(kp, "unknown key %q in [[rule]]; did you mean %q?", k, s)
+			if _, set := m[s]; !set {
+				suggested[s] = true
+			}
 		}
 	}
-	if _, ok := m["name"]; !ok {
-		f.errAt(blk.header, "rule has no name")
+	if _, ok := m["name"]; !ok && !suggested["name"] {
+		f.errAt(header, "rule has no name")
 	}
-	if _, ok := m["plugin"]; !ok {
-		f.errAt(blk.header, "rule %q has no plugin", r.Name)
+	if _, ok := m["plugin"]; !ok && !suggested["plugin"] {
+		if lr.hasName {
+			f.errAt(header, "rule %q has no plugin", r.Name)
+		} else {
+			f.errAt(header, "rule has no plugin")
+		}
 	}
 	if r.Params == nil {
 		r.Params = map[string]any{}
 	}
-	if len(f.errs) > nerrs {
-		return nil
+	if len(f.errs) == nerrs {
+		lr.rule = r
 	}
-	return &loadedRule{rule: r, namePos: namePos}
+	return lr
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-func (f *fileLoader) str(key string, v any, p pos) (string, bool) {
+func (f *fileLoader) str(key string, v any, p tomlpos.Pos) (string, bool) {
 	s, ok := v.(string)
 	if !ok {
 		f.errAt(p, "%s must be a string, not %s", key, tomlType(v))
@@ -348,7 +315,7 @@ func (f *fileLoader) str(key string, v any, p pos) (string, bool) {
 	return s, ok
 }
 
-func (f *fileLoader) boolean(key string, v any, p pos) (bool, bool) {
+func (f *fileLoader) boolean(key string, v any, p tomlpos.Pos) (bool, bool) {
 	b, ok := v.(bool)
 	if !ok {
 		f.errAt(p, "%s must be true or false, not %s", key, tomlType(v))
@@ -356,7 +323,7 @@ func (f *fileLoader) boolean(key string, v any, p pos) (bool, bool) {
 	return b, ok
 }
 
-func (f *fileLoader) stringList(key string, v any, p pos) ([]string, bool) {
+func (f *fileLoader) stringList(key string, v any, p tomlpos.Pos) ([]string, bool) {
 	list, ok := v.([]any)
 	if !ok {
 		f.errAt(p, "%s must be a list of strings, like %s = [\"...\"], not %s", key, key, tomlType(v))
@@ -374,7 +341,7 @@ func (f *fileLoader) stringList(key string, v any, p pos) ([]string, bool) {
 	return out, true
 }
 
-func (f *fileLoader) checkPlugin(name string, p pos) {
+func (f *fileLoader) checkPlugin(name string, p tomlpos.Pos) {
 	if !pluginName.MatchString(name) {
 		f.errAt(p, "plugin %q is not a plugin name (letters, digits, _ and -; the file is plugins/NAME.lua)", name)
 		return

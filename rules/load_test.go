@@ -67,9 +67,85 @@ y = 2
 `},
 			want: []string{
 				`a.toml:1:1: unknown key "title"`,
-				`a.toml:5:3: unknown key "plugn" in [[rule]]`,
-				`a.toml:7:1: unknown key "extra" in [[rule]]`,
-				`a.toml:9:1: unknown table [settings]`,
+				`a.toml:5:3: unknown key "plugn" in [[rule]]; did you mean "plugin"?`,
+				`a.toml:7:2: unknown key "extra" in [[rule]]`,
+				`a.toml:9:2: unknown table [settings]`,
+			},
+		},
+		{
+			name:  "a misspelt key gets a suggestion, and a missing key it stands for no second error",
+			files: map[string]string{"a.toml": "[[rule]]\nname = \"a\"\nplugn = \"p\"\nparamz = { x = 1 }\n"},
+			want: []string{
+				`a.toml:3:1: unknown key "plugn" in [[rule]]; did you mean "plugin"?`,
+				`a.toml:4:1: unknown key "paramz" in [[rule]]; did you mean "params"?`,
+			},
+		},
+		{
+			name:  "a misspelt [[rule]] table",
+			files: map[string]string{"a.toml": "[[rules]]\nname = \"a\"\nplugin = \"p\"\n"},
+			want:  []string{`a.toml:1:3: unknown table [[rules]]; did you mean [[rule]]?`},
+		},
+		{
+			name:  "an unclosed header on line 1 is reported on line 1",
+			files: map[string]string{"a.toml": "[[rule]\nname = \"a\"\nplugin = \"p\"\n"},
+			want:  []string{`a.toml:1:7: expected end of table array name delimiter ']', but got '\n' instead`},
+		},
+		{
+			name: "duplicate names are found among rules with other problems too",
+			files: map[string]string{
+				"a.toml": "[[rule]]\nname = \"x\"\nplugin = \"p\"\n",
+				"b.toml": "[[rule]]\nname = \"x\"\nwhen = '1'\nplugin = \"p\"\n",
+			},
+			want: []string{
+				`b.toml:2:8: duplicate rule name "x" (first defined at {dir}/a.toml:2:8)`,
+				`b.toml:3:8: when: expected bool, but got int`,
+			},
+		},
+		{
+			name: "condition errors name fields as the author writes them",
+			files: map[string]string{"a.toml": `[[rule]]
+name = "a"
+plugin = "p"
+when = 'merge_request.target_brnach == "main"'
+
+[[rule]]
+name = "b"
+plugin = "p"
+when = 'any(commands, .nme == "retest")'
+
+[[rule]]
+name = "c"
+plugin = "p"
+when = 'note.text == ""'
+
+[[rule]]
+name = "d"
+plugin = "p"
+when = 'has_comand("/retest")'
+
+[[rule]]
+name = "e"
+plugin = "p"
+when = 'user.id == "alice"'
+
+[[rule]]
+name = "f"
+plugin = "p"
+when = 'project.owner == "x"'
+
+[[rule]]
+name = "g"
+plugin = "p"
+when = '$env.merge_request["draftt"]'
+`},
+			want: []string{
+				`a.toml:4:23: when: merge_request.target_brnach is not a field; did you mean merge_request.target_branch?`,
+				`a.toml:9:24: when: .nme is not a field of command; did you mean .name?`,
+				`a.toml:14:14: when: note is a string: it has no field text`,
+				`a.toml:19:9: when: has_comand is not a function; did you mean has_command?`,
+				`a.toml:24:17: when: invalid operation: == (mismatched types int and string)`,
+				`a.toml:29:17: when: project.owner is not a field; project has id, path, url`,
+				`a.toml:34:27: when: merge_request.draftt is not a field; did you mean merge_request.draft?`,
 			},
 		},
 		{
@@ -123,7 +199,7 @@ note contains "/x" &&
    nope)
 """
 `},
-			want: []string{`a.toml:7:4: when: unknown name nope`},
+			want: []string{`a.toml:7:4: when: nope is not a field; did you mean note?`},
 		},
 		{
 			name:  "syntax error after escapes in a basic string",
@@ -159,8 +235,8 @@ params = 3
 enabled = 1
 `},
 			want: []string{
-				`a.toml:1:1: rule has no name`,
-				`a.toml:1:1: rule "" has no plugin`,
+				`a.toml:1:3: rule has no name`,
+				`a.toml:1:3: rule has no plugin`,
 				`a.toml:2:8: stop must be true or false, not a string`,
 				`a.toml:3:6: on must be a list of strings, like on = ["..."], not a string`,
 				`a.toml:4:8: when is empty: omit it to match every event`,
@@ -181,7 +257,7 @@ enabled = 1
 		{
 			name:  "a table instead of an array of tables",
 			files: map[string]string{"a.toml": "# one\n[rule]\nname = \"x\"\nplugin = \"p\"\n"},
-			want:  []string{`a.toml:2:1: rule must be an array of tables: write each rule as a [[rule]] table`},
+			want:  []string{`a.toml:2:2: rule must be an array of tables: write each rule as a [[rule]] table`},
 		},
 		{
 			name:  "TOML syntax error",
@@ -196,7 +272,7 @@ enabled = 1
 			},
 			want: []string{
 				`a.toml:3:10: plugin "nope" not found (plugins/nope.lua)`,
-				`b.toml:4:9: when: unknown name nope`,
+				`b.toml:4:9: when: nope is not a field; did you mean note?`,
 			},
 		},
 	}

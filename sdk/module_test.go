@@ -125,3 +125,26 @@ func TestNewModuleHonoursDeadline(t *testing.T) {
 	}
 	<-called
 }
+
+// An embedder's module is checked like the built-in ones: a plugin calling
+// a function the module does not have is refused when plugins load (so by
+// `hookgate check`), with the names taken from the module itself.
+func TestNewModuleFunctionsAreChecked(t *testing.T) {
+	mod := sdk.NewModule("company", map[string]sdk.Func{
+		"ticket": func(context.Context, []any) (any, error) { return nil, nil },
+	})
+	dir := t.TempDir()
+	src := "function handle()\n  return company.tickt(\"x\")\nend\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.lua"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := plugins.Load(dir, plugins.Options{Modules: []plugins.Module{mod}})
+	if s == nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := filepath.Join(dir, "p.lua") + ":2:10: company.tickt is not a function of the company module; did you mean company.ticket?"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+}

@@ -224,7 +224,7 @@ plugin = "nope"
 				"plugins/ok.lua":     okPlugin,
 				"plugins/broken.lua": "function handle(event, params)\n  return (\nend\n",
 			},
-			want: [][2]string{{"plugins/broken.lua:3:3", "syntax error near 'end'"}},
+			want: [][2]string{{"plugins/broken.lua:3:1", "syntax error near 'end'"}},
 		},
 	}
 	for _, tt := range tests {

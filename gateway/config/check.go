@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookgate/hookgate/gateway/envelope"
 	"github.com/hookgate/hookgate/internal/projectglob"
+	"github.com/hookgate/hookgate/internal/tomlpos"
 )
 
 // SigningKeyPrefix starts every GitLab (Standard Webhooks) signing key.
@@ -68,7 +69,7 @@ func (d *decoder) check(c *Config, dir string) {
 	d.checkAdmin(c)
 
 	for i, g := range c.Rules.Paths {
-		at := p("rules", "paths", indexSeg(i))
+		at := p("rules", "paths", tomlpos.Index(i))
 		if g == "" {
 			d.errorf(at, true, "empty glob in rules.paths")
 			continue
@@ -188,7 +189,7 @@ func (d *decoder) checkGitLab(list []GitLab, dir string) {
 	seen := map[string]int{}
 	for i := range list {
 		g := &list[i]
-		at := func(k string) []string { return p("gitlab", indexSeg(i), k) }
+		at := func(k string) []string { return p("gitlab", tomlpos.Index(i), k) }
 		switch {
 		case g.URL == "":
 			d.errorf(at("url"), false, "gitlab.url is required")
@@ -221,7 +222,7 @@ func (d *decoder) checkSecrets(list []WebhookSecret, instances []GitLab, dir str
 	}
 	for i := range list {
 		s := &list[i]
-		at := func(k string) []string { return p("secret", indexSeg(i), k) }
+		at := func(k string) []string { return p("secret", tomlpos.Index(i), k) }
 		switch {
 		case s.Instance != "" && !httpURL(s.Instance):
 			d.errorf(at("instance"), true, "secret.instance must be the absolute http(s) URL of a [[gitlab]] block")

@@ -16,6 +16,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hookgate/hookgate/diag"
+	"github.com/hookgate/hookgate/internal/suggest"
+	"github.com/hookgate/hookgate/internal/tomlpos"
 )
 
 // defaultTOML is the configuration used when no file is given. The same
@@ -71,13 +73,12 @@ func parse(name, dir, src string) (*Config, error) {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(src, &top)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, errorList{{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}.err()
+		if at, msg, ok := tomlpos.SyntaxError(src, err); ok {
+			return nil, errorList{{File: name, Line: at.Line, Col: at.Col, Msg: msg}}.err()
 		}
 		return nil, errorList{{File: name, Msg: err.Error()}}.err()
 	}
-	d := &decoder{md: &md, file: name, loc: locate(src), bad: map[string]bool{}}
+	d := &decoder{md: &md, file: name, doc: tomlpos.Scan(src), bad: map[string]bool{}}
 	cfg := &Config{}
 	d.fields(top, reflect.ValueOf(cfg).Elem(), nil)
 	applyDefaults(cfg)
@@ -94,7 +95,7 @@ func parse(name, dir, src string) (*Config, error) {
 type decoder struct {
 	md   *toml.MetaData
 	file string
-	loc  *locator
+	doc  *tomlpos.Doc
 	errs errorList
 	bad  map[string]bool // paths that already have a decode error
 }
@@ -122,8 +123,8 @@ func (d *decoder) errorf(path []string, value bool, format string, args ...any) 
 			return // the decode error already said it
 		}
 	}
-	line, col := d.loc.find(path, value)
-	d.errs.add(d.file, line, col, fmt.Sprintf(format, args...))
+	at := d.doc.Find(path, value)
+	d.errs.add(d.file, at.Line, at.Col, fmt.Sprintf(format, args...))
 }
 
 // decodeErrorf is errorf for decoding; it marks path so that validation
@@ -134,14 +135,15 @@ func (d *decoder) decodeErrorf(path []string, value bool, format string, args ..
 }
 
 // keyName is path as a user writes it, without array indices: "gitlab.url".
-func keyName(path []string) string {
-	var k toml.Key
-	for _, s := range path {
-		if !isIndexSeg(s) {
-			k = append(k, s)
-		}
-	}
-	return k.String()
+func keyName(path []string) string { return tomlpos.KeyName(path) }
+
+// pathKey is path as a map key.
+func pathKey(path []string) string { return strings.Join(path, "\x1f") }
+
+// join returns a new slice a+b that shares no memory with a.
+func join(a []string, b ...string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
 }
 
 var (
@@ -175,7 +177,7 @@ func (d *decoder) fields(m map[string]toml.Primitive, rv reflect.Value, path []s
 		p := join(path, key)
 		i, ok := fieldByTag(rv.Type(), key)
 		if !ok {
-			d.decodeErrorf(p, false, "unknown key %s", keyName(p))
+			d.unknownKey(m, rv.Type(), path, key)
 			continue
 		}
 		fv := rv.Field(i)
@@ -187,6 +189,31 @@ func (d *decoder) fields(m map[string]toml.Primitive, rv reflect.Value, path []s
 		default:
 			d.leaf(prim, fv, p)
 		}
+	}
+}
+
+// unknownKey reports key, unknown in the table at path (of struct type t
+// and keys m), suggesting the nearest known key. When that key is not set
+// it is marked as already reported, so that "X is required" does not
+// repeat the same mistake.
+func (d *decoder) unknownKey(m map[string]toml.Primitive, t reflect.Type, path []string, key string) {
+	at := join(path, key)
+	var known []string
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() {
+			if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag != "" && tag != "-" {
+				known = append(known, tag)
+			}
+		}
+	}
+	s := suggest.Closest(key, known)
+	if s == "" {
+		d.decodeErrorf(at, false, "unknown key %s", keyName(at))
+		return
+	}
+	d.decodeErrorf(at, false, "unknown key %s; did you mean %s?", keyName(at), keyName(join(path, s)))
+	if _, set := m[s]; !set {
+		d.bad[pathKey(join(path, s))] = true
 	}
 }
 
@@ -239,7 +266,7 @@ func (d *decoder) tableArray(prim toml.Primitive, rv reflect.Value, path []strin
 	}
 	rv.Set(reflect.MakeSlice(rv.Type(), n, n))
 	for i, p := range list {
-		d.table(p, rv.Index(i), join(path, indexSeg(i)))
+		d.table(p, rv.Index(i), join(path, tomlpos.Index(i)))
 	}
 }
 

@@ -54,17 +54,17 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown table",
 			text: "[server]\n\n[serve]\nlisten = \"x\"\n",
-			want: []string{"F:3:2: unknown key serve"},
+			want: []string{"F:3:2: unknown key serve; did you mean server?"},
 		},
 		{
 			name: "unknown key in server",
 			text: "[server]\nlisten = \"127.0.0.1:9000\"\n  lisen = \"127.0.0.1:9000\"\n",
-			want: []string{"F:3:3: unknown key server.lisen"},
+			want: []string{"F:3:3: unknown key server.lisen; did you mean server.listen?"},
 		},
 		{
 			name: "key differing in case is unknown",
 			text: "[server]\nListen = \"127.0.0.1:9000\"\n",
-			want: []string{"F:2:1: unknown key server.Listen"},
+			want: []string{"F:2:1: unknown key server.Listen; did you mean server.listen?"},
 		},
 		{
 			name: "unknown key in second gitlab block",
@@ -79,12 +79,30 @@ token = "t"
 timeout = "5s"
 tokn = "x"
 `,
-			want: []string{"F:10:1: unknown key gitlab.tokn"},
+			want: []string{"F:10:1: unknown key gitlab.tokn; did you mean gitlab.token?"},
+		},
+		{
+			name: "a misspelt required key is one error, not two",
+			text: "[[gitlab]]\nurl = \"https://a.example\"\ntokn = \"x\"\n[[secret]]\nprojet = \"*\"\ntoken = \"t\"\n",
+			want: []string{
+				"F:3:1: unknown key gitlab.tokn; did you mean gitlab.token?",
+				"F:5:1: unknown key secret.projet; did you mean secret.project?",
+			},
+		},
+		{
+			name: "no suggestion when nothing is near",
+			text: "[server]\ncolour = \"red\"\n",
+			want: []string{"F:2:1: unknown key server.colour"},
+		},
+		{
+			name: "unclosed header on the first line is reported there",
+			text: "[server\nlisten = \"127.0.0.1:1\"\n",
+			want: []string{`F:1:8: expected '.' or ']' to end table name, but got '\n' instead`},
 		},
 		{
 			name: "unknown key in secret",
 			text: "[[secret]]\nproject = \"*\"\ntoken = \"t\"\nprojects = [\"a\"]\n",
-			want: []string{"F:4:1: unknown key secret.projects"},
+			want: []string{"F:4:1: unknown key secret.projects; did you mean secret.project?"},
 		},
 		{
 			name: "unknown dotted key",
@@ -179,7 +197,7 @@ tokn = "x"
 		{
 			name: "duplicate key",
 			text: "[log]\nlevel = \"info\"\nlevel = \"debug\"\n",
-			want: []string{`F:3:16: Key 'log.level' has already been defined.`},
+			want: []string{`F:3:1: Key 'log.level' has already been defined.`},
 		},
 		{
 			name: "bad backend",

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/tomlpos"
 )
 
 // natsName is what JetStream accepts in a stream name (and, with a suffix,
@@ -32,9 +34,9 @@ func (d *decoder) checkNATS(c *Config, dir string) {
 		u, err := url.Parse(s)
 		switch {
 		case err != nil || u.Host == "":
-			d.errorf(p("queue", "url", indexSeg(i)), true, "queue.url: want a URL like nats://host:4222")
+			d.errorf(p("queue", "url", tomlpos.Index(i)), true, "queue.url: want a URL like nats://host:4222")
 		case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
-			d.errorf(p("queue", "url", indexSeg(i)), true, "queue.url: scheme must be nats, tls, ws or wss")
+			d.errorf(p("queue", "url", tomlpos.Index(i)), true, "queue.url: scheme must be nats, tls, ws or wss")
 		}
 	}
 	for _, f := range []struct{ key, path string }{

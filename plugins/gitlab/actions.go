@@ -160,24 +160,21 @@ func checkLabel(l string) error {
 	return nil
 }
 
-// React awards an emoji (GitLab's name, e.g. "eyes"; surrounding colons are
-// dropped, and common emoji characters such as "👀" are mapped to names) on the event's note when the event is a note on a merge request,
-// issue or snippet, else on the event's merge request or issue. Awarding an
-// emoji the bot already awarded is harmless (GitLab answers 404 "has
-// already been taken").
+// React awards an emoji (GitLab's name, e.g. "eyes", or as EmojiName
+// reads it: ":eyes:", "👀") on the event's note when the event is a note
+// on a merge request, issue or snippet, else on the event's merge request
+// or issue. A name GitLab does not know is refused before any call.
+// Awarding an emoji the bot already awarded is harmless (GitLab answers
+// 404 "has already been taken").
 func (s *Scope) React(ctx context.Context, emoji string) error {
+	name, err := EmojiName(emoji)
+	if err != nil {
+		return fmt.Errorf("gitlab: react: %w", err)
+	}
 	if s.pid == nil {
 		return errNoProject
 	}
-	name := strings.Trim(strings.TrimSpace(emoji), ":")
-	if n, ok := emojiNames[name]; ok {
-		name = n
-	}
-	if name == "" || strings.ContainsAny(name, " /?#") {
-		return fmt.Errorf("gitlab: react: invalid emoji name %q", emoji)
-	}
 	var t target
-	var err error
 	var noteID int64 // the event's note when reacting to it, else 0
 	if s.env.Kind == "note" && s.env.NoteID > 0 {
 		noteID = s.env.NoteID
@@ -194,15 +191,6 @@ func (s *Scope) React(ctx context.Context, emoji string) error {
 	r, send := s.noteable(t).award(noteID, name)
 	_, err = s.call(ctx, r, send)
 	return err
-}
-
-// emojiNames maps the emoji characters bots use most to GitLab's names,
-// so react("👀") works like react("eyes").
-var emojiNames = map[string]string{
-	"👀": "eyes", "👍": "thumbsup", "👎": "thumbsdown", "🚀": "rocket",
-	"🎉": "tada", "❤️": "heart", "❤": "heart", "😄": "smile", "😕": "confused",
-	"✅": "white_check_mark", "❌": "x", "🔥": "fire", "⏳": "hourglass_flowing_sand",
-	"🤖": "robot", "👋": "wave", "🙏": "pray",
 }
 
 // harmlessAward: GitLab refuses an emoji the user already awarded, with a

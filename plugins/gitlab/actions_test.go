@@ -326,7 +326,13 @@ func TestActionArgumentErrors(t *testing.T) {
 		}, "gitlab: react: the event's note is on a commit, which takes no award emoji"},
 		{"bad emoji", mrNoteEnv(), func(ctx context.Context, s *Scope) error {
 			return s.React(ctx, "::")
-		}, `gitlab: react: invalid emoji name "::"`},
+		}, `gitlab: react: "::" is not a GitLab emoji name (names like "eyes", "thumbsup", "rocket")`},
+		{"misspelt emoji", mrNoteEnv(), func(ctx context.Context, s *Scope) error {
+			return s.React(ctx, "rokcet")
+		}, `gitlab: react: "rokcet" is not a GitLab emoji name; did you mean "rocket"?`},
+		{"misspelt emoji without a project", noProject, func(ctx context.Context, s *Scope) error {
+			return s.React(ctx, "rokcet")
+		}, `gitlab: react: "rokcet" is not a GitLab emoji name; did you mean "rocket"?`},
 		{"pipeline for a fork MR", func() *envelope.Envelope {
 			e := mrNoteEnv()
 			e.MergeRequest.SourceProjectID = 99

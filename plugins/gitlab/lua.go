@@ -17,8 +17,11 @@ import (
 // raised with plugins.Raise, so the runtime tells retryable failures from
 // final ones; bad arguments are ordinary Lua errors. No function takes a
 // project: an options table with a field the function does not know (such
-// as project) is refused with "gitlab: unknown field <name>".
-var Module = plugins.Module{Name: "gitlab", Open: open}
+// as project) is refused with "gitlab: unknown field <name>". When plugins
+// load, a react emoji written as a string literal is checked against
+// GitLab's names (CheckArg), so `hookgate check` reports
+// gitlab.react("rokcet").
+var Module = plugins.Module{Name: "gitlab", Open: open, CheckArg: checkArg}
 
 // errNoScope is raised when a function runs without a Scope in its context.
 var errNoScope = errors.New("gitlab: no GitLab scope for this run")

@@ -181,6 +181,26 @@ func TestLuaErrors(t *testing.T) {
 	}
 }
 
+// TestLuaReactUnknownEmoji: a name GitLab does not know, even one built
+// at run time (which check cannot see), fails the run for good with a
+// clear error, and no API call is made.
+func TestLuaReactUnknownEmoji(t *testing.T) {
+	f := failServer(t)
+	s := f.scope(t, mrNoteEnv(), nil)
+	L := newLua(t, WithScope(t.Context(), s))
+	err := goError(L.DoString(`local e = "rok" .. "cet"; gitlab.react(e)`))
+	const want = `gitlab: react: "rokcet" is not a GitLab emoji name; did you mean "rocket"?`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if _, retry := plugins.IsRetry(err); retry {
+		t.Error("an unknown emoji must fail the run for good")
+	}
+	if n := len(s.Calls()); n != 0 {
+		t.Errorf("recorded %d calls, want none", n)
+	}
+}
+
 func TestLuaNoScope(t *testing.T) {
 	for name, ctx := range map[string]context.Context{
 		"no context":       nil,

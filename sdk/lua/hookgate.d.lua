@@ -199,8 +199,9 @@ function gitlab.add_labels(labels, ...) end
 function gitlab.remove_labels(labels, ...) end
 
 ---Awards an emoji on the event's note, else on its merge request or issue.
----An emoji already awarded is not an error.
----@param emoji string e.g. "eyes", "thumbsup"
+---An emoji already awarded is not an error. A name GitLab does not know
+---(plugins/gitlab/emoji.tsv) fails the run before any call.
+---@param emoji string e.g. "eyes", "thumbsup", "👀"
 function gitlab.react(emoji) end
 
 ---The user's effective access level in the event's project (inherited
